@@ -1,0 +1,78 @@
+import { globToRegExp } from './glob.ts'
+
+/**
+ * Guards against stale write-back. Every invalidation (delete, set, tags,
+ * pattern, clear — local or from the bus) gets a sequence number; an
+ * operation that read or computed a value notes the sequence when it
+ * started, and stores its result only if nothing touching its key or tags
+ * was invalidated since. Entries are kept only while an older operation is
+ * still running.
+ */
+export class InvalidationLog {
+  #seq = 0
+  readonly #keys = new Map<string, number>()
+  readonly #tags = new Map<string, number>()
+  #patterns: { re: RegExp; seq: number }[] = []
+  #cleared = 0
+  // start sequence -> operations begun at it; insertion order is ascending.
+  readonly #running = new Map<number, number>()
+
+  begin(): number {
+    const s = this.#seq
+    this.#running.set(s, (this.#running.get(s) ?? 0) + 1)
+    return s
+  }
+
+  end(start: number): void {
+    const n = (this.#running.get(start) ?? 1) - 1
+    if (n > 0) {
+      this.#running.set(start, n)
+      return
+    }
+    this.#running.delete(start)
+    if (this.#running.size === 0) this.#reset()
+    else if (this.#keys.size + this.#tags.size > 4096) this.#prune()
+  }
+
+  key(key: string): void {
+    if (this.#running.size > 0) this.#keys.set(key, ++this.#seq)
+  }
+
+  tags(tags: readonly string[]): void {
+    if (this.#running.size === 0) return
+    const s = ++this.#seq
+    for (const t of tags) this.#tags.set(t, s)
+  }
+
+  pattern(glob: string): void {
+    if (this.#running.size > 0) this.#patterns.push({ re: globToRegExp(glob), seq: ++this.#seq })
+  }
+
+  clear(): void {
+    if (this.#running.size > 0) this.#cleared = ++this.#seq
+  }
+
+  /** Was `key`, or any of `tags`, invalidated after `start`? */
+  touched(start: number, key: string, tags: readonly string[] | null): boolean {
+    if (this.#seq === start) return false
+    if (this.#cleared > start) return true
+    if ((this.#keys.get(key) ?? 0) > start) return true
+    if (tags !== null) for (const t of tags) if ((this.#tags.get(t) ?? 0) > start) return true
+    for (const p of this.#patterns) if (p.seq > start && p.re.test(key)) return true
+    return false
+  }
+
+  #reset(): void {
+    this.#keys.clear()
+    this.#tags.clear()
+    this.#patterns = []
+    this.#cleared = 0
+  }
+
+  #prune(): void {
+    const oldest = this.#running.keys().next().value ?? this.#seq
+    for (const [k, s] of this.#keys) if (s <= oldest) this.#keys.delete(k)
+    for (const [t, s] of this.#tags) if (s <= oldest) this.#tags.delete(t)
+    this.#patterns = this.#patterns.filter((p) => p.seq > oldest)
+  }
+}

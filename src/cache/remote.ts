@@ -1,0 +1,87 @@
+import type { RedisTier } from './redis-tier.ts'
+
+/** What a read returns when L2 could not answer (down, timed out, circuit open). */
+export const FAILED: unique symbol = Symbol('hotpath.l2.failed')
+export type Failed = typeof FAILED
+
+export interface RemoteEvents {
+  onError(err: unknown): void
+  onOpen(): void
+  onRecover(): void
+}
+
+/**
+ * Resilience above the Redis tier, in one place: per-command timeouts come
+ * from the client, and a circuit breaker stops calling Redis after
+ * `threshold` consecutive failures, probing again once per `duration`.
+ * Reads resolve to FAILED and writes to false instead of throwing.
+ */
+export class Remote {
+  readonly tier: RedisTier
+  readonly #threshold: number
+  readonly #duration: number
+  readonly #events: RemoteEvents
+  #failures = 0
+  #openUntil = 0
+  errors = 0
+  skipped = 0
+
+  constructor(tier: RedisTier, threshold: number, duration: number, events: RemoteEvents) {
+    this.tier = tier
+    this.#threshold = threshold
+    this.#duration = duration
+    this.#events = events
+    // A reconnect closes the circuit at once instead of waiting for the next probe.
+    tier.client.on('ready', () => this.#ok())
+  }
+
+  get open(): boolean {
+    return this.#openUntil !== 0
+  }
+
+  #allow(): boolean {
+    if (!this.tier.started) return false
+    if (this.#openUntil === 0) return true
+    const now = Date.now()
+    if (now < this.#openUntil) return false
+    // Half-open: let this call probe, keep the others out for another period.
+    this.#openUntil = now + this.#duration
+    return true
+  }
+
+  #ok(): void {
+    if (this.#failures === 0) return
+    this.#failures = 0
+    this.#openUntil = 0
+    this.#events.onRecover()
+  }
+
+  #fail(err: unknown): void {
+    this.errors++
+    this.#failures++
+    this.#events.onError(err)
+    if (this.#openUntil === 0 && this.#failures >= this.#threshold) {
+      this.#openUntil = Date.now() + this.#duration
+      this.#events.onOpen()
+    }
+  }
+
+  async read<T>(op: (tier: RedisTier) => Promise<T>): Promise<T | Failed> {
+    if (!this.#allow()) {
+      this.skipped++
+      return FAILED
+    }
+    try {
+      const value = await op(this.tier)
+      this.#ok()
+      return value
+    } catch (err) {
+      this.#fail(err)
+      return FAILED
+    }
+  }
+
+  async write(op: (tier: RedisTier) => Promise<unknown>): Promise<boolean> {
+    return (await this.read(op)) !== FAILED
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Every error hotpath throws, declared once: a stable code, an HTTP status
+ * for adapters that turn errors into responses, and a message template.
+ * Match on `err.code`, never on the message.
+ */
+const table = {
+  HP_ERR_INVALID_OPTION: { status: 500, message: 'Invalid option %s: %s' },
+  HP_ERR_CACHE_INVALID_KEY: { status: 400, message: 'Invalid cache key: %s' },
+  HP_ERR_CACHE_INVALID_TTL: { status: 400, message: 'Invalid TTL: %s' },
+  HP_ERR_CACHE_UNKNOWN_TIER: { status: 400, message: 'Unknown cache tier "%s" (known: %s)' },
+  HP_ERR_CACHE_INVALID_TAG: { status: 400, message: 'Invalid cache tag: %s' },
+  HP_ERR_CACHE_INVALID_VALUE: { status: 400, message: 'Value cannot be cached: %s' },
+  HP_ERR_CACHE_FACTORY_TIMEOUT: {
+    status: 504,
+    message: 'Cache factory for "%s" did not finish within %s ms',
+  },
+  HP_ERR_CACHE_CLOSED: { status: 500, message: 'The cache is closed' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof table
+
+export class HotpathError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C
+  readonly statusCode: number
+
+  constructor(code: C, args: readonly unknown[] = [], options?: { cause?: unknown }) {
+    const def = table[code]
+    let i = 0
+    super(
+      def.message.replace(/%s/g, () => String(args[i++])),
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    )
+    this.name = 'HotpathError'
+    this.code = code
+    this.statusCode = def.status
+  }
+}
+
+export function isHotpathError<C extends ErrorCode>(
+  err: unknown,
+  code?: C,
+): err is HotpathError<C> {
+  return err instanceof HotpathError && (code === undefined || err.code === code)
+}
+
+/** The table itself, read-only: the docs' error list is tested against it. */
+export const errorCodes: Readonly<Record<ErrorCode, { status: number; message: string }>> =
+  Object.freeze(table)
