@@ -29,6 +29,9 @@ for (const service of ['redis', 'postgres'] as const) {
 }
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=hotpath-source`.trim() },
+  env: {
+    ...process.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=hotpath-source`.trim(),
+  },
 })
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))

@@ -26,6 +26,8 @@ export class InvalidationBus {
   readonly #id: string
   #wasReady = false
   #lost = false
+  readonly #waiters: (() => void)[] = []
+  subscribed = false
   received = 0
   reconnects = 0
 
@@ -44,6 +46,17 @@ export class InvalidationBus {
         handlers.onReconnect()
       }
       this.#wasReady = true
+      // Subscribe on every (re)connect: the connection has no offline queue, and SUBSCRIBE is idempotent.
+      sub.subscribe(channel).then(
+        () => {
+          this.subscribed = true
+          for (const w of this.#waiters.splice(0)) w()
+        },
+        () => {},
+      )
+    })
+    sub.on('close', () => {
+      this.subscribed = false
     })
     sub.on('message', (channel: string, text: string) => {
       if (channel !== this.#channel) return
@@ -57,8 +70,18 @@ export class InvalidationBus {
       this.received++
       handlers.onMessage(msg)
     })
-    // ioredis re-subscribes by itself after a reconnect.
-    sub.subscribe(channel).catch(() => {})
+  }
+
+  /** Resolves true once subscribed, false after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.subscribed) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      this.#waiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
   }
 
   encode(msg: Omit<BusMessage, 'i'>): string {

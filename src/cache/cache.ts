@@ -13,17 +13,10 @@ import { checkKey, checkTags } from './keys.ts'
 import { L1Store } from './l1.ts'
 import { type CacheOptions, type ResolvedOptions, resolveOptions, resolveTtl } from './options.ts'
 import { type Plan, Plans } from './plan.ts'
-import { FAILED, type Failed, Remote } from './remote.ts'
 import { RedisTier } from './redis-tier.ts'
-import type {
-  CacheEvents,
-  CacheStats,
-  Factory,
-  GetOrSetOptions,
-  SetOptions,
-  Ttl,
-} from './types.ts'
+import { FAILED, type Failed, Remote } from './remote.ts'
 import { Counters, snapshot } from './stats.ts'
+import type { CacheEvents, CacheStats, Factory, GetOrSetOptions, SetOptions, Ttl } from './types.ts'
 import { runWarm, type WarmEntry, type WarmResult } from './warm.ts'
 
 type Invalidation = { k?: string[]; t?: string[]; p?: string; c?: 1 }
@@ -105,9 +98,14 @@ export class TieredCache extends EventEmitter<CacheEvents> {
       : null
   }
 
-  /** Resolves true once Redis answers (always true without L2), false after `timeoutMs`. */
-  ready(timeoutMs = 5000): Promise<boolean> {
-    return this.#remote === null ? Promise.resolve(true) : this.#remote.tier.ready(timeoutMs)
+  /** Resolves true once Redis answers and the bus is subscribed (at once without L2), false after `timeoutMs`. */
+  async ready(timeoutMs = 5000): Promise<boolean> {
+    if (this.#remote === null) return true
+    const [l2, bus] = await Promise.all([
+      this.#remote.tier.ready(timeoutMs),
+      this.#bus === null ? true : this.#bus.ready(timeoutMs),
+    ])
+    return l2 && bus
   }
 
   #assertOpen(): void {
@@ -180,7 +178,9 @@ export class TieredCache extends EventEmitter<CacheEvents> {
         return null
       }
       if (d.tags !== null) {
-        const current = await remote.read((t) => t.readInts(d.tags!.map((x) => this.#tagPrefix + x)))
+        const current = await remote.read((t) =>
+          t.readInts(d.tags!.map((x) => this.#tagPrefix + x)),
+        )
         if (current === FAILED) return FAILED
         const seen = d.versions ?? []
         if (current.some((v, i) => v !== seen[i])) {
@@ -276,8 +276,12 @@ export class TieredCache extends EventEmitter<CacheEvents> {
         lockToken = got
       }
       if (!flight.settled) this.#c.misses++
-      const ctx = new Context<T>(key, stale?.value as T | undefined, plan.ttl, plan.tags, (t: Ttl) =>
-        resolveTtl(t, this.#o.tiers),
+      const ctx = new Context<T>(
+        key,
+        stale?.value as T | undefined,
+        plan.ttl,
+        plan.tags,
+        (t: Ttl) => resolveTtl(t, this.#o.tiers),
       )
       const value = await this.#callFactory(flight, ctx, factory, plan, stale)
       if (value === FACTORY_FAILED) return
@@ -287,9 +291,17 @@ export class TieredCache extends EventEmitter<CacheEvents> {
         this.#c.staleWritesPrevented++
         return flight.resolve(value)
       }
-      if (ctx.tags !== plan.tags && this.#remote !== null) {
-        versions = ctx.tags === null ? null : await this.#readVersions(ctx.tags)
-      }
+      if (ctx.tags !== null && this.#remote !== null) {
+        // Re-read the versions: another process may have invalidated a tag before its bus message arrives.
+        const now = await this.#readVersions(ctx.tags)
+        if (ctx.tags === plan.tags && Array.isArray(versions) && Array.isArray(now)) {
+          if (now.some((v, i) => v !== (versions as readonly number[])[i])) {
+            this.#c.staleWritesPrevented++
+            return flight.resolve(value)
+          }
+        }
+        versions = now
+      } else if (ctx.tags === null) versions = null
       await this.#store(key, value, ctx.ttl, plan.grace, ctx.tags, versions, start, flight)
     } finally {
       if (lockToken !== null) {
@@ -437,7 +449,8 @@ export class TieredCache extends EventEmitter<CacheEvents> {
       throw new HotpathError('HP_ERR_CACHE_INVALID_VALUE', ['undefined is not cacheable (null is)'])
     }
     const plan = this.#plans.of(options)
-    const versions = plan.tags !== null && this.#remote !== null ? await this.#readVersions(plan.tags) : null
+    const versions =
+      plan.tags !== null && this.#remote !== null ? await this.#readVersions(plan.tags) : null
     // A set is newer than any factory result for this key still under way.
     this.#log.key(key)
     const start = this.#log.begin()
@@ -499,10 +512,11 @@ export class TieredCache extends EventEmitter<CacheEvents> {
       n = this.#l1.size
       this.#l1.clear()
     }
-    if (m.k) for (const key of m.k) {
-      this.#log.key(key)
-      if (this.#l1.delete(key)) n++
-    }
+    if (m.k)
+      for (const key of m.k) {
+        this.#log.key(key)
+        if (this.#l1.delete(key)) n++
+      }
     if (m.t) {
       this.#log.tags(m.t)
       n += this.#l1.deleteTags(m.t)
@@ -582,6 +596,7 @@ export class TieredCache extends EventEmitter<CacheEvents> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#remote?.close()
     await this.#bus?.close()
     await this.#remote?.tier.close()
     this.#l1.clear()

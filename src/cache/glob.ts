@@ -5,7 +5,7 @@ export function globToRegExp(glob: string): RegExp {
     const c = glob[i]!
     if (c === '*') re += '[\\s\\S]*'
     else if (c === '?') re += '[\\s\\S]'
-    else if (c === '\\' && i + 1 < glob.length) re += escape(glob[++i]!)
+    else if (c === '\\' && i + 1 < glob.length) re += escapeChar(glob[++i]!)
     else if (c === '[') {
       const end = glob.indexOf(']', i + 2)
       if (end === -1) re += '\\['
@@ -16,11 +16,11 @@ export function globToRegExp(glob: string): RegExp {
         re += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`
         i = end
       }
-    } else re += escape(c)
+    } else re += escapeChar(c)
   }
   return new RegExp(`${re}$`)
 }
 
-function escape(c: string): string {
+function escapeChar(c: string): string {
   return c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
 }

@@ -1,3 +1,4 @@
+export { HotpathError, isHotpathError } from '../errors.ts'
 export { createCache, TieredCache } from './cache.ts'
 export type { Duration } from './duration.ts'
 export { CacheKeys, createKeys, type KeyBuilder, type KeyBuilderOptions } from './keys.ts'
@@ -21,4 +22,3 @@ export type {
   Ttl,
 } from './types.ts'
 export type { WarmEntry, WarmResult } from './warm.ts'
-export { HotpathError, isHotpathError } from '../errors.ts'

@@ -57,7 +57,8 @@ function sha1(text: string): string {
 
 function sortedQuery(query: string | Record<string, unknown> | URLSearchParams): string {
   let params: URLSearchParams
-  if (typeof query === 'string') params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query)
+  if (typeof query === 'string')
+    params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query)
   else if (query instanceof URLSearchParams) params = new URLSearchParams(query)
   else {
     params = new URLSearchParams()

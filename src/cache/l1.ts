@@ -39,7 +39,10 @@ export class L1Store {
     if (entry.tags !== null && this.#lru.peek(key) === entry) {
       for (const tag of entry.tags) {
         let keys = this.#byTag.get(tag)
-        if (keys === undefined) this.#byTag.set(tag, (keys = new Set()))
+        if (keys === undefined) {
+          keys = new Set()
+          this.#byTag.set(tag, keys)
+        }
         keys.add(key)
       }
     }

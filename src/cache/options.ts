@@ -94,8 +94,18 @@ export interface ResolvedOptions {
 /** Defaults, in one place; the README's option tables are tested against it. */
 export const cacheDefaults = Object.freeze({
   namespace: 'hp',
-  l1: Object.freeze({ maxBytes: 64 * 1024 * 1024, maxItems: 100_000, maxTtl: 60_000, freeze: true }),
-  l2: Object.freeze({ commandTimeout: 250, breakerThreshold: 5, breakerDuration: 2000, scanBatch: 500 }),
+  l1: Object.freeze({
+    maxBytes: 64 * 1024 * 1024,
+    maxItems: 100_000,
+    maxTtl: 60_000,
+    freeze: true,
+  }),
+  l2: Object.freeze({
+    commandTimeout: 250,
+    breakerThreshold: 5,
+    breakerDuration: 2000,
+    scanBatch: 500,
+  }),
   tiers: Object.freeze({ hot: 60_000, warm: 300_000, cold: 3_600_000 }),
   defaultTtl: 'warm',
   grace: 0,
@@ -107,7 +117,10 @@ export const cacheDefaults = Object.freeze({
 function positiveInt(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new HotpathError('HP_ERR_INVALID_OPTION', [name, `expected a positive integer, got ${String(value)}`])
+    throw new HotpathError('HP_ERR_INVALID_OPTION', [
+      name,
+      `expected a positive integer, got ${String(value)}`,
+    ])
   }
   return value
 }
@@ -117,7 +130,10 @@ function duration(name: string, value: unknown, fallback: number): number {
   try {
     return toMs(value, name)
   } catch {
-    throw new HotpathError('HP_ERR_INVALID_OPTION', [name, `expected a duration, got ${String(value)}`])
+    throw new HotpathError('HP_ERR_INVALID_OPTION', [
+      name,
+      `expected a duration, got ${String(value)}`,
+    ])
   }
 }
 
@@ -138,30 +154,48 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
   }
   const namespace = options.namespace ?? cacheDefaults.namespace
   if (typeof namespace !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(namespace)) {
-    throw new HotpathError('HP_ERR_INVALID_OPTION', ['namespace', 'use 1-64 letters, digits, _ - .'])
+    throw new HotpathError('HP_ERR_INVALID_OPTION', [
+      'namespace',
+      'use 1-64 letters, digits, _ - .',
+    ])
   }
   const tiers = new Map<string, number>(Object.entries(cacheDefaults.tiers))
-  for (const [name, ttl] of Object.entries(options.tiers ?? {})) tiers.set(name, duration(`tiers.${name}`, ttl, 0))
+  for (const [name, ttl] of Object.entries(options.tiers ?? {}))
+    tiers.set(name, duration(`tiers.${name}`, ttl, 0))
 
   const l1 = options.l1 ?? {}
   const d = cacheDefaults
   let l2: ResolvedOptions['l2'] = null
   if (options.l2 !== undefined) {
     if (!options.l2 || options.l2.redis === undefined || options.l2.redis === null) {
-      throw new HotpathError('HP_ERR_INVALID_OPTION', ['l2.redis', 'a Redis URL, options or client is required'])
+      throw new HotpathError('HP_ERR_INVALID_OPTION', [
+        'l2.redis',
+        'a Redis URL, options or client is required',
+      ])
     }
     l2 = {
       redis: options.l2.redis,
       commandTimeout: duration('l2.commandTimeout', options.l2.commandTimeout, d.l2.commandTimeout),
-      breakerThreshold: positiveInt('l2.breakerThreshold', options.l2.breakerThreshold, d.l2.breakerThreshold),
-      breakerDuration: duration('l2.breakerDuration', options.l2.breakerDuration, d.l2.breakerDuration),
+      breakerThreshold: positiveInt(
+        'l2.breakerThreshold',
+        options.l2.breakerThreshold,
+        d.l2.breakerThreshold,
+      ),
+      breakerDuration: duration(
+        'l2.breakerDuration',
+        options.l2.breakerDuration,
+        d.l2.breakerDuration,
+      ),
       scanBatch: positiveInt('l2.scanBatch', options.l2.scanBatch, d.l2.scanBatch),
     }
   }
   const hk = options.hotKeys
   const serializer = options.serializer ?? jsonSerializer
   if (typeof serializer?.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
-    throw new HotpathError('HP_ERR_INVALID_OPTION', ['serializer', 'needs serialize() and deserialize()'])
+    throw new HotpathError('HP_ERR_INVALID_OPTION', [
+      'serializer',
+      'needs serialize() and deserialize()',
+    ])
   }
   let defaultTtl: number
   try {
@@ -183,8 +217,10 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     defaultTtl,
     grace: options.grace ? duration('grace', options.grace, 0) : 0,
     timeout: Object.freeze({
-      soft: options.timeout?.soft === undefined ? 0 : duration('timeout.soft', options.timeout.soft, 0),
-      hard: options.timeout?.hard === undefined ? 0 : duration('timeout.hard', options.timeout.hard, 0),
+      soft:
+        options.timeout?.soft === undefined ? 0 : duration('timeout.soft', options.timeout.soft, 0),
+      hard:
+        options.timeout?.hard === undefined ? 0 : duration('timeout.hard', options.timeout.hard, 0),
     }),
     lock: Object.freeze({
       enabled: options.lock?.enabled ?? d.lock.enabled,
@@ -194,8 +230,16 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     serializer,
     hotKeys: hk
       ? {
-          capacity: positiveInt('hotKeys.capacity', hk === true ? undefined : hk.capacity, d.hotKeys.capacity),
-          halfLife: duration('hotKeys.halfLife', hk === true ? undefined : hk.halfLife, d.hotKeys.halfLife),
+          capacity: positiveInt(
+            'hotKeys.capacity',
+            hk === true ? undefined : hk.capacity,
+            d.hotKeys.capacity,
+          ),
+          halfLife: duration(
+            'hotKeys.halfLife',
+            hk === true ? undefined : hk.halfLife,
+            d.hotKeys.halfLife,
+          ),
         }
       : null,
     maxKeyLength: positiveInt('maxKeyLength', options.maxKeyLength, d.maxKeyLength),

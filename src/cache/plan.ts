@@ -26,13 +26,14 @@ export class Plan {
       throw new HotpathError('HP_ERR_CACHE_UNKNOWN_TIER', [o.tier, [...d.tiers.keys()].join(', ')])
     }
     this.ttl = ttl === undefined ? d.defaultTtl : resolveTtl(ttl, d.tiers)
-    this.grace =
-      o.grace === undefined ? d.grace : o.grace === false ? 0 : toMs(o.grace, 'grace')
+    this.grace = o.grace === undefined ? d.grace : o.grace === false ? 0 : toMs(o.grace, 'grace')
     const tags = o.tags === undefined ? null : checkTags(o.tags)
     this.tags = tags === null || tags.length === 0 ? null : Object.freeze([...tags])
     this.swr = o.staleWhileRevalidate === true
-    this.soft = o.timeout?.soft === undefined ? d.timeout.soft : toMs(o.timeout.soft, 'timeout.soft')
-    this.hard = o.timeout?.hard === undefined ? d.timeout.hard : toMs(o.timeout.hard, 'timeout.hard')
+    this.soft =
+      o.timeout?.soft === undefined ? d.timeout.soft : toMs(o.timeout.soft, 'timeout.soft')
+    this.hard =
+      o.timeout?.hard === undefined ? d.timeout.hard : toMs(o.timeout.hard, 'timeout.hard')
     this.lock = o.lock ?? d.lock.enabled
   }
 }

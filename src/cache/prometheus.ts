@@ -82,7 +82,9 @@ export function registerCacheMetrics(cache: StatsSource, options: CacheMetricsOp
     all: (s) => s.collapsed,
   })
   counter('graced_total', 'Stale values served within grace.', { all: (s) => s.graced })
-  counter('bus_messages_total', 'Invalidation bus messages received.', { bus: (s) => s.bus.received })
+  counter('bus_messages_total', 'Invalidation bus messages received.', {
+    bus: (s) => s.bus.received,
+  })
   gauge('entries', 'Entries held.', { l1: (s) => s.l1.size })
   gauge('bytes', 'Estimated bytes held.', { l1: (s) => s.l1.bytes })
   gauge('hit_ratio', 'Hits / reads since start.', { all: (s) => s.hitRatio })

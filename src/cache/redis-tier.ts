@@ -92,7 +92,8 @@ export class RedisTier {
 
   /** SCAN + UNLINK in batches over every master; never KEYS. */
   async scanDelete(match: string, batch: number): Promise<number> {
-    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    const nodes: Redis[] =
+      this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
     let deleted = 0
     for (const node of nodes) {
       let cursor = '0'

@@ -23,6 +23,8 @@ export class Remote {
   readonly #events: RemoteEvents
   #failures = 0
   #openUntil = 0
+  #timer: NodeJS.Timeout | null = null
+  #closed = false
   errors = 0
   skipped = 0
 
@@ -63,7 +65,31 @@ export class Remote {
     if (this.#openUntil === 0 && this.#failures >= this.#threshold) {
       this.#openUntil = Date.now() + this.#duration
       this.#events.onOpen()
+      this.#probe()
     }
+  }
+
+  /** While open, PING once per period, so the cache recovers (and replays) even with no traffic. */
+  #probe(): void {
+    if (this.#timer !== null || this.#closed) return
+    this.#timer = setInterval(() => {
+      if (this.#openUntil === 0) return this.#stopProbe()
+      this.tier.client.ping().then(
+        () => this.#ok(),
+        () => {},
+      )
+    }, this.#duration)
+    this.#timer.unref()
+  }
+
+  #stopProbe(): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#stopProbe()
   }
 
   async read<T>(op: (tier: RedisTier) => Promise<T>): Promise<T | Failed> {

@@ -86,7 +86,9 @@ export interface CacheEvents {
   miss: [{ key: string }]
   set: [{ key: string }]
   delete: [{ key: string }]
-  invalidate: [{ keys?: string[]; tags?: string[]; pattern?: string; clear?: boolean; remote: boolean }]
+  invalidate: [
+    { keys?: string[]; tags?: string[]; pattern?: string; clear?: boolean; remote: boolean },
+  ]
   graced: [{ key: string; reason: 'error' | 'timeout' | 'soft-timeout' }]
   'l2:error': [{ error: unknown }]
   'circuit:open': []

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { CacheKeys, createCache, createKeys, isHotpathError } from 'hotpath/cache'
 
 const code = (c: string) => (err: unknown) => isHotpathError(err) && err.code === c
@@ -34,12 +34,18 @@ describe('cache L1 only', () => {
     await assert.rejects(cache.set('k', 1, { tier: 'lukewarm' }), code('HP_ERR_CACHE_UNKNOWN_TIER'))
     await assert.rejects(cache.set('k', 1, { ttl: 'lukewarm' }), code('HP_ERR_CACHE_UNKNOWN_TIER'))
     await assert.rejects(cache.set('k', undefined), code('HP_ERR_CACHE_INVALID_VALUE'))
-    await assert.rejects(cache.set('k', () => 1), code('HP_ERR_CACHE_INVALID_VALUE'))
+    await assert.rejects(
+      cache.set('k', () => 1),
+      code('HP_ERR_CACHE_INVALID_VALUE'),
+    )
     const circular: Record<string, unknown> = {}
     circular.self = circular
     await assert.rejects(cache.set('k', circular), code('HP_ERR_CACHE_INVALID_VALUE'))
     await assert.rejects(cache.set('k', 1, { tags: [''] }), code('HP_ERR_CACHE_INVALID_TAG'))
-    await assert.rejects(cache.invalidateTags('x' as unknown as string[]), code('HP_ERR_CACHE_INVALID_TAG'))
+    await assert.rejects(
+      cache.invalidateTags('x' as unknown as string[]),
+      code('HP_ERR_CACHE_INVALID_TAG'),
+    )
     assert.equal(await cache.has('k'), false, 'nothing was stored by the bad calls')
     assert.throws(() => createCache({ namespace: 'a b' }), code('HP_ERR_INVALID_OPTION'))
     assert.throws(() => createCache({ l1: { maxBytes: -1 } }), code('HP_ERR_INVALID_OPTION'))
@@ -106,7 +112,9 @@ describe('cache L1 only', () => {
       throw new Error('db down')
     }
     const all = await Promise.allSettled([cache.getOrSet('k', boom), cache.getOrSet('k', boom)])
-    assert.ok(all.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'db down'))
+    assert.ok(
+      all.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'db down'),
+    )
     assert.equal(await cache.get('k'), undefined)
     assert.equal(await cache.getOrSet('k', () => 'ok'), 'ok')
     await cache.close()
@@ -184,7 +192,9 @@ describe('cache L1 only', () => {
     await cache.set('s', 'old', { ttl: 10 })
     await sleep(20)
     const t0 = Date.now()
-    const v = await cache.getOrSet('s', () => sleep(100).then(() => 'new'), { timeout: { soft: 20 } })
+    const v = await cache.getOrSet('s', () => sleep(100).then(() => 'new'), {
+      timeout: { soft: 20 },
+    })
     assert.equal(v, 'old')
     assert.ok(Date.now() - t0 < 90)
     await sleep(120)
@@ -203,7 +213,9 @@ describe('cache L1 only', () => {
       return 'new'
     }
     const first = await Promise.all(
-      Array.from({ length: 20 }, () => cache.getOrSet('w', refresh, { staleWhileRevalidate: true })),
+      Array.from({ length: 20 }, () =>
+        cache.getOrSet('w', refresh, { staleWhileRevalidate: true }),
+      ),
     )
     assert.ok(first.every((v) => v === 'old'))
     await sleep(80)
@@ -350,7 +362,10 @@ describe('cache keys', () => {
       CacheKeys.apiResponse('/api/users', 'sort=desc&limit=20'),
       CacheKeys.apiResponse('/api/users', 'limit=20&sort=desc'),
     )
-    assert.equal(CacheKeys.apiResponse('/api/users', { limit: 20, sort: 'desc' }), 'api:/api/users?limit=20&sort=desc')
+    assert.equal(
+      CacheKeys.apiResponse('/api/users', { limit: 20, sort: 'desc' }),
+      'api:/api/users?limit=20&sort=desc',
+    )
     const q = CacheKeys.queryResult('SELECT * FROM users WHERE id = $1', [1])
     assert.match(q, /^query:[0-9a-f]{40}$/)
     assert.equal(q, CacheKeys.queryResult('SELECT *  FROM users\n WHERE id = $1', [1]))

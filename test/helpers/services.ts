@@ -58,8 +58,11 @@ export class ThrowawayRedis {
     this.dir = mkdtempSync(join(tmpdir(), 'hp-redis-'))
   }
 
-  static async start(): Promise<ThrowawayRedis> {
+  readonly #extra: string[] = []
+
+  static async start(extra: string[] = []): Promise<ThrowawayRedis> {
     const r = new ThrowawayRedis(await freePort())
+    r.#extra.push(...extra)
     await r.start()
     return r
   }
@@ -75,7 +78,19 @@ export class ThrowawayRedis {
   async start(): Promise<void> {
     const proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        ...this.#extra,
+      ],
       { stdio: 'ignore' },
     )
     this.#proc = proc
@@ -100,5 +115,59 @@ export class ThrowawayRedis {
   async stop(): Promise<void> {
     await this.kill()
     rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Three redis-server masters in cluster mode on spare ports (TESTING.md's recipe). */
+export class ThrowawayCluster {
+  readonly nodes: ThrowawayRedis[]
+
+  private constructor(nodes: ThrowawayRedis[]) {
+    this.nodes = nodes
+  }
+
+  static async start(): Promise<ThrowawayCluster> {
+    const nodes = await Promise.all(
+      [0, 1, 2].map(() => ThrowawayRedis.start(['--cluster-enabled', 'yes'])),
+    )
+    const c = new ThrowawayCluster(nodes)
+    const create = spawn(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore' },
+    )
+    const [code] = await once(create, 'exit')
+    if (code !== 0) throw new Error(`redis-cli --cluster create exited ${code}`)
+    // Wait until every node reports the cluster ok.
+    const deadline = Date.now() + 15_000
+    for (const n of nodes) {
+      for (;;) {
+        const info = spawn('redis-cli', ['-p', String(n.port), 'cluster', 'info'])
+        let out = ''
+        info.stdout.on('data', (d) => {
+          out += d
+        })
+        await once(info, 'exit')
+        if (out.includes('cluster_state:ok')) break
+        if (Date.now() > deadline) throw new Error('cluster did not become ok')
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    return c
+  }
+
+  get startupNodes(): { host: string; port: number }[] {
+    return this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()))
   }
 }

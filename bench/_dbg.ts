@@ -1,0 +1,18 @@
+import { createCache } from 'hotpath/cache'
+import { Redis } from 'ioredis'
+const ns = 'dbgclose' + Date.now()
+const admin = new Redis()
+const a = createCache({ namespace: ns, l2: { redis: 'redis://127.0.0.1:6379' }, lock: { enabled: true } })
+a.on('l2:error', (e) => console.log('l2:error', String((e.error as Error).message)))
+await a.ready()
+console.log(await a.getOrSet('hot', async () => ({ v: 1 })))
+await a.close()
+console.log('keys after close', await admin.keys(ns + '*'), await admin.pttl(ns + '#l:hot'))
+for (const k of await admin.keys(ns + '*')) await admin.del(k)
+const b = createCache({ namespace: ns, l2: { redis: 'redis://127.0.0.1:6379' } })
+await b.ready()
+await b.set('x', 1)
+await b.close()
+console.log('set then close:', await admin.keys(ns + '*'))
+for (const k of await admin.keys(ns + '*')) await admin.del(k)
+await admin.quit()
