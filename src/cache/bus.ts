@@ -93,6 +93,8 @@ export class InvalidationBus {
   }
 
   async close(): Promise<void> {
+    // Not connected: drop the reconnect timers at once instead of waiting for them.
+    if (this.#sub.status !== 'ready') return this.#sub.disconnect()
     try {
       await this.#sub.quit()
     } catch {

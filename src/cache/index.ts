@@ -1,5 +1,6 @@
 export { HotpathError, isHotpathError } from '../errors.ts'
-export { createCache, TieredCache } from './cache.ts'
+export type { TieredCache } from './cache.ts'
+export { createCache } from './cache.ts'
 export type { Duration } from './duration.ts'
 export { CacheKeys, createKeys, type KeyBuilder, type KeyBuilderOptions } from './keys.ts'
 export {

@@ -142,6 +142,8 @@ export class RedisTier {
 
   async close(): Promise<void> {
     if (!this.owned) return
+    // Not connected: drop the reconnect timers at once instead of waiting for them.
+    if (this.client.status !== 'ready') return this.client.disconnect()
     try {
       await this.client.quit()
     } catch {

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
-import { createCache, type TieredCache } from 'hotpath/cache'
+import { createCache } from 'hotpath/cache'
 
 const { version } = createRequire(import.meta.url)('hotpath/package.json') as { version: string }
 
@@ -45,16 +45,19 @@ function ms(n: number): string {
 
 async function demo(): Promise<void> {
   const redisUrl = process.env.REDIS_URL
-  const cache: TieredCache = createCache({
+  const cache = createCache({
     namespace: 'hotpath-demo',
     ...(redisUrl ? { l2: { redis: redisUrl } } : {}),
   })
   try {
     if (redisUrl) {
       const shown = redisUrl.replace(/\/\/[^@]*@/, '//')
-      if (await cache.ready(2000)) console.log(`cache: L1 in process + L2 on Redis (${shown})`)
-      else
-        console.log(`cache: Redis at ${shown} did not answer; L2 calls are skipped, L1 still works`)
+      const up = await cache.ready(2000)
+      console.log(
+        up
+          ? `cache: L1 in process + L2 on Redis (${shown})`
+          : `cache: Redis at ${shown} did not answer; L2 calls are skipped, L1 still works`,
+      )
     } else {
       console.log('cache: L1 in process only (set REDIS_URL=redis://127.0.0.1:6379 to add L2)')
     }
@@ -106,6 +109,7 @@ async function demo(): Promise<void> {
           : inspect(value, { breakLength: Infinity })
       console.log(`   ${name}: ${shown}`)
     }
+    await cache.clear() // leave no demo values behind in Redis
   } finally {
     await cache.close()
   }
