@@ -12,7 +12,7 @@ function rows(heading: string): Map<string, string[]> {
   const table = new Map<string, string[]>()
   for (const line of readme.slice(start).split('\n').slice(1)) {
     if (line.startsWith('#')) break
-    const m = /^\| `([^`]+)` \|(.*)\|$/.exec(line)
+    const m = /^\|\s*`([^`]+)`\s*\|(.*)\|$/.exec(line)
     if (m)
       table.set(
         m[1]!,
