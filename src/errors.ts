@@ -15,6 +15,22 @@ const table = {
     message: 'Cache factory for "%s" did not finish within %s ms',
   },
   HP_ERR_CACHE_CLOSED: { status: 500, message: 'The cache is closed' },
+  // db
+  HP_ERR_DB_UNAVAILABLE: { status: 503, message: 'Database %s is unavailable: %s' },
+  HP_ERR_DB_POOL_TIMEOUT: {
+    status: 503,
+    message: 'No connection to %s within %s ms (pool of %s exhausted)',
+  },
+  HP_ERR_DB_QUERY_TIMEOUT: { status: 504, message: 'Statement exceeded its timeout: %s' },
+  HP_ERR_DB_SERIALIZATION: {
+    status: 409,
+    message: 'Transaction failed after %s attempts (%s)',
+  },
+  HP_ERR_DB_INVALID_IDENTIFIER: { status: 500, message: 'Invalid SQL identifier: %s' },
+  HP_ERR_DB_INVALID_INPUT: { status: 400, message: 'Invalid input: %s' },
+  HP_ERR_DB_UNSUPPORTED: { status: 501, message: '%s is not supported by %s' },
+  HP_ERR_DB_MIGRATION: { status: 500, message: 'Migration %s failed: %s' },
+  HP_ERR_DB_CLOSED: { status: 500, message: 'The database client is closed' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table

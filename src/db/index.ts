@@ -1,0 +1,8 @@
+export { HotpathError, isHotpathError } from '../errors.ts'
+export type { Db, DbStats, Isolation, QueryOptions, TransactionOptions } from './db.ts'
+export { createDb } from './db.ts'
+export type { Endpoint, PoolCounts, Result, Session } from './endpoint.ts'
+export { fingerprint, isRead } from './fingerprint.ts'
+export type { BatchLoad, Loader, LoaderOptions } from './loader.ts'
+export type { DbEvents, StatementStats } from './observer.ts'
+export { type DbOptions, dbDefaults, type PoolOptions } from './options.ts'
