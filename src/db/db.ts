@@ -4,10 +4,21 @@ import type { TieredCache } from '../cache/cache.ts'
 import { createKeys } from '../cache/keys.ts'
 import type { Ttl } from '../cache/types.ts'
 import { HotpathError } from '../errors.ts'
+import { type Analysis, analyze } from './analyze.ts'
+import { type BatchInsertOptions, type BatchInsertResult, batchInsert } from './batch.ts'
+import { type CursorOptions, cursor } from './cursor.ts'
 import { EmbeddedEndpoint } from './embedded.ts'
 import type { Endpoint, PoolCounts, Result, Session } from './endpoint.ts'
 import { isRead } from './fingerprint.ts'
+import {
+  type CreateIndexOptions,
+  type CreateIndexResult,
+  createIndex,
+  type IndexReport,
+  indexReport,
+} from './indexes.ts'
 import { type BatchLoad, Loader, type LoaderOptions } from './loader.ts'
+import { type MigrateOptions, type MigrateResult, migrate } from './migrate.ts'
 import { type DbEvents, Observer, type StatementStats } from './observer.ts'
 import { type DbOptions, type ResolvedDbOptions, resolveDbOptions } from './options.ts'
 import { PgEndpoint } from './pg-endpoint.ts'
@@ -304,6 +315,57 @@ export class Db extends EventEmitter<DbEvents> {
         await sleep(Math.floor(Math.random() * 20 * attempt) + 1)
       }
     }
+  }
+
+  // ---- bulk, cursors, indexes, analysis, migrations (one module each) ------
+
+  /** Multi-row INSERT under the parameter limit for small sets, COPY for large ones. */
+  batchInsert(
+    table: string,
+    columns: readonly string[],
+    rows: readonly (readonly unknown[])[],
+    options?: BatchInsertOptions,
+  ): Promise<BatchInsertResult> {
+    this.#assertOpen()
+    return batchInsert(this, table, columns, rows, options)
+  }
+
+  /** Rows through a server-side cursor; the connection is released when the loop ends, breaks or throws. */
+  cursor<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+    options?: CursorOptions,
+  ): AsyncGenerator<R, void, undefined> {
+    this.#assertOpen()
+    return cursor<R>(this, text, values, options)
+  }
+
+  /** Creates an index unless one of that name exists. */
+  createIndex(
+    table: string,
+    columns: readonly string[],
+    options?: CreateIndexOptions,
+  ): Promise<CreateIndexResult> {
+    this.#assertOpen()
+    return createIndex(this, table, columns, options)
+  }
+
+  /** Unused, duplicate and invalid indexes, and tables read mostly by sequential scans. */
+  indexReport(options?: { schema?: string }): Promise<IndexReport> {
+    this.#assertOpen()
+    return indexReport(this, options)
+  }
+
+  /** EXPLAIN (ANALYZE, BUFFERS) with suggestions, each index suggestion verified by a re-plan. */
+  analyze(text: string, values?: readonly unknown[]): Promise<Analysis> {
+    this.#assertOpen()
+    return analyze(this, text, values)
+  }
+
+  /** Applies pending SQL migrations in order, each in a transaction, under a lock. */
+  migrate(options: MigrateOptions): Promise<MigrateResult> {
+    this.#assertOpen()
+    return migrate(this, options)
   }
 
   // ---- helpers ------------------------------------------------------------

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from 'hotpath/cache'
-import { createDb, type Db, isHotpathError } from 'hotpath/db'
+import { createDb, type Db, isHotpathError, registerDbMetrics } from 'hotpath/db'
+import { Registry } from 'prom-client'
 import { DATABASE_URL, freePort, unless } from '../helpers/services.ts'
 
 const skip = await unless('postgres')
@@ -237,5 +238,23 @@ describe('db core against PostgreSQL', { skip }, () => {
     const s = slow.stats()
     assert.equal(s.slowQueries, 1)
     assert.ok(s.pools.primary!.max === 20)
+  })
+
+  it('exposes query durations, pool use and cache lookups as Prometheus metrics', async () => {
+    const m = make()
+    const registry = new Registry()
+    registerDbMetrics(m, { registry })
+    await m.query(`SELECT name FROM ${schema}.items WHERE id = $1`, [3], { name: 'item_by_id' })
+    await m.query(`SELECT count(*) FROM ${schema}.items`)
+    const text = await registry.metrics()
+    assert.match(
+      text,
+      /hotpath_db_query_duration_seconds_count\{statement="item_by_id",endpoint="primary",ok="true"\} 1/,
+    )
+    assert.match(
+      text,
+      /hotpath_db_query_duration_seconds_count\{statement="SELECT count\(\*\) FROM [^"]+",endpoint="primary",ok="true"\} 1/,
+    )
+    assert.match(text, /hotpath_db_pool_connections\{endpoint="primary",state="max"\} 20/)
   })
 })
