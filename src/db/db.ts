@@ -183,19 +183,20 @@ export class Db extends EventEmitter<DbEvents> {
     options: QueryOptions | undefined,
     scope: Scope | undefined,
   ): Promise<Result<R>> {
-    const read = options?.primary !== true && !(scope?.wrote ?? false) && isRead(text)
+    const write = !isRead(text)
+    const read = !write && options?.primary !== true && !(scope?.wrote ?? false)
     const replica = read ? this.router.reader() : null
     const endpoint = replica ?? this.router.primary
     try {
       return await this.#on<R>(endpoint, text, values, options, scope)
     } catch (err) {
-      if (replica === null || !isUnavailable(err)) throw err
-      // The replica failed: leave it out for a while and answer from the primary.
-      this.router.markDown(replica)
-      this.emit('replicaDown', { endpoint: replica.name, error: err })
+      if (replica === null) throw err
+      if (isUnavailable(err)) this.#replicaFailed(replica, err)
+      // 25006: a statement that writes after all (a volatile function) — the replica did nothing.
+      else if (sqlState(err) !== '25006') throw err
       return this.#on<R>(this.router.primary, text, values, options, scope)
     } finally {
-      if (!read && scope !== undefined) scope.wrote = true
+      if (write && scope !== undefined) scope.wrote = true
     }
   }
 
@@ -380,8 +381,25 @@ export class Db extends EventEmitter<DbEvents> {
     this.#assertOpen()
     const scope = storage.getStore()
     if (scope?.tx) return { session: scope.tx.session, endpoint: this.router.primary, own: false }
-    const endpoint = (read && !scope?.wrote ? this.router.reader() : null) ?? this.router.primary
-    return { session: await endpoint.connect(), endpoint, own: true }
+    const replica = read && !scope?.wrote ? this.router.reader() : null
+    if (replica !== null) {
+      try {
+        return { session: await replica.connect(), endpoint: replica, own: true }
+      } catch (err) {
+        if (!isUnavailable(err)) throw err
+        this.#replicaFailed(replica, err)
+      }
+    }
+    return {
+      session: await this.router.primary.connect(),
+      endpoint: this.router.primary,
+      own: true,
+    }
+  }
+
+  /** Leaves a failed replica out for a while; the event fires once per outage, not per query. */
+  #replicaFailed(replica: Endpoint, error: unknown): void {
+    if (this.router.markDown(replica)) this.emit('replicaDown', { endpoint: replica.name, error })
   }
 
   /** Pings the primary and every replica with a short timeout. */

@@ -41,9 +41,14 @@ export class Router {
     return null
   }
 
-  markDown(endpoint: Endpoint): void {
+  /** Returns true when the replica was in rotation until now. */
+  markDown(endpoint: Endpoint): boolean {
     const r = this.#replicas.find((x) => x.endpoint === endpoint)
-    if (r) r.downUntil = Date.now() + this.#retryMs
+    if (r === undefined) return false
+    const now = Date.now()
+    const wasUp = r.downUntil <= now
+    r.downUntil = now + this.#retryMs
+    return wasUp
   }
 
   health(): { name: string; up: boolean }[] {
