@@ -2,12 +2,13 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { cacheDefaults } from 'hotpath/cache'
+import { dbDefaults } from 'hotpath/db'
 import { errorCodes } from 'hotpath/errors'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 
-function rows(heading: string): Map<string, string[]> {
-  const start = readme.indexOf(heading)
+function rows(heading: string, after = ''): Map<string, string[]> {
+  const start = readme.indexOf(heading, after ? readme.indexOf(after) : 0)
   assert.ok(start >= 0, `README has ${heading}`)
   const table = new Map<string, string[]>()
   for (const line of readme.slice(start).split('\n').slice(1)) {
@@ -67,5 +68,31 @@ describe('README stays in step with the code', () => {
       table.get('hotKeys')![1]!,
       new RegExp(`capacity: ${d.hotKeys.capacity}, halfLife: '${human(d.hotKeys.halfLife)}'`),
     )
+  })
+
+  it('gives every db option its default', () => {
+    const table = rows('### Options', '## The data layer')
+    const d = dbDefaults
+    const expect: Record<string, string> = {
+      'pool.max': String(d.pool.max),
+      'pool.min': String(d.pool.min),
+      'pool.idleTimeoutMs': String(d.pool.idleTimeoutMs),
+      'pool.connectTimeoutMs': String(d.pool.connectTimeoutMs),
+      statementTimeoutMs: String(d.statementTimeoutMs),
+      slowQueryMs: String(d.slowQueryMs),
+      nPlusOne: `{ threshold: ${d.nPlusOneThreshold} }`,
+      preparedStatements: `'${d.preparedStatements}'`,
+      replicaRetryMs: String(d.replicaRetryMs),
+      transactionRetries: String(d.transactionRetries),
+      embeddedDir: d.embeddedDir,
+      applicationName: `'${d.applicationName}'`,
+    }
+    for (const [name, value] of Object.entries(expect)) {
+      assert.ok(table.has(name), `db option ${name} is documented`)
+      assert.ok(
+        table.get(name)![0]!.startsWith(`\`${value}\``),
+        `default of ${name}: ${table.get(name)![0]}`,
+      )
+    }
   })
 })
