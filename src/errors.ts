@@ -31,6 +31,27 @@ const table = {
   HP_ERR_DB_UNSUPPORTED: { status: 501, message: '%s is not supported by %s' },
   HP_ERR_DB_MIGRATION: { status: 500, message: 'Migration %s failed: %s' },
   HP_ERR_DB_CLOSED: { status: 500, message: 'The database client is closed' },
+  // pagination
+  HP_ERR_PAGINATION_INVALID_CURSOR: { status: 400, message: 'Invalid cursor: %s' },
+  HP_ERR_PAGINATION_INVALID_SORT: { status: 400, message: 'Invalid sort: %s' },
+  HP_ERR_PAGINATION_INVALID_LIMIT: {
+    status: 400,
+    message: 'Invalid limit %s: expected an integer from 1 to %s',
+  },
+  HP_ERR_PAGINATION_INVALID_PAGE: {
+    status: 400,
+    message: 'Invalid page %s: expected an integer from 1',
+  },
+  HP_ERR_PAGINATION_TOO_DEEP: {
+    status: 400,
+    message: 'Page %s of %s rows goes past the maximum depth of %s rows: use cursor pagination',
+  },
+  HP_ERR_PAGINATION_INVALID_IDENTIFIER: {
+    status: 500,
+    message: 'Invalid SQL identifier for %s: %s',
+  },
+  HP_ERR_PAGINATION_INVALID_FILTER: { status: 500, message: 'Invalid filter fragment: %s' },
+  HP_ERR_PAGINATION_INVALID_ROWS: { status: 500, message: 'Rows do not match the query: %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table
