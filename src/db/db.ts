@@ -5,7 +5,12 @@ import { createKeys } from '../cache/keys.ts'
 import type { Ttl } from '../cache/types.ts'
 import { HotpathError } from '../errors.ts'
 import { type Analysis, analyze } from './analyze.ts'
-import { type BatchInsertOptions, type BatchInsertResult, batchInsert } from './batch.ts'
+import {
+  type BatchInsertOptions,
+  type BatchInsertResult,
+  type BatchRow,
+  batchInsert,
+} from './batch.ts'
 import { type CursorOptions, cursor } from './cursor.ts'
 import { EmbeddedEndpoint } from './embedded.ts'
 import type { Endpoint, PoolCounts, Result, Session } from './endpoint.ts'
@@ -324,11 +329,23 @@ export class Db extends EventEmitter<DbEvents> {
   batchInsert(
     table: string,
     columns: readonly string[],
-    rows: readonly (readonly unknown[])[],
-    options?: BatchInsertOptions,
+    rows: readonly BatchRow[],
+    options?: BatchInsertOptions & { invalidates?: readonly string[] },
   ): Promise<BatchInsertResult> {
     this.#assertOpen()
-    return batchInsert(this, table, columns, rows, options)
+    return this.#invalidating(options?.invalidates, () =>
+      batchInsert(this, table, columns, rows, options),
+    )
+  }
+
+  /** Runs a write, then invalidates its tags: after COMMIT inside a transaction, at once outside. */
+  async #invalidating<T>(tags: readonly string[] | undefined, write: () => Promise<T>): Promise<T> {
+    const result = await write()
+    if (tags === undefined || tags.length === 0) return result
+    const tx = storage.getStore()?.tx
+    if (tx) tx.invalidate.push(...tags)
+    else if (this.#cache !== null) await this.#cache.invalidateTags(tags)
+    return result
   }
 
   /** Rows through a server-side cursor; the connection is released when the loop ends, breaks or throws. */

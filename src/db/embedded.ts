@@ -94,5 +94,10 @@ function toResult<R>(r: {
   affectedRows?: number
   fields: { name: string; dataTypeID: number }[]
 }): Result<R> {
-  return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length, fields: r.fields }
+  // PGlite reports affectedRows 0 for reads: a statement with columns counts its rows.
+  return {
+    rows: r.rows,
+    rowCount: r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0),
+    fields: r.fields,
+  }
 }

@@ -1,6 +1,6 @@
 export { HotpathError, isHotpathError } from '../errors.ts'
 export type { Analysis, PlanNode, Suggestion } from './analyze.ts'
-export type { BatchInsertOptions, BatchInsertResult } from './batch.ts'
+export type { BatchInsertOptions, BatchInsertResult, BatchRow } from './batch.ts'
 export type { CursorOptions } from './cursor.ts'
 export type { Db, DbStats, Isolation, QueryOptions, TransactionOptions } from './db.ts'
 export { createDb } from './db.ts'

@@ -45,6 +45,12 @@ export interface DbOptions {
   embeddedDir?: string
   /** `application_name` reported to the server. Default: `'hotpath'`. */
   applicationName?: string
+  /**
+   * Connecting through PgBouncer in transaction mode: no `statement_timeout`
+   * at start-up (PgBouncer refuses it; set it on the role instead) and no
+   * named statements unless asked. Default: `false`.
+   */
+  pgbouncer?: boolean
 }
 
 export interface ResolvedDbOptions {
@@ -60,6 +66,7 @@ export interface ResolvedDbOptions {
   transactionRetries: number
   embeddedDir: string
   applicationName: string
+  pgbouncer: boolean
 }
 
 /** The guides' pool settings (max 20, min 5, idle 30 s, connect 5 s, statement 5 s). */
@@ -103,7 +110,7 @@ export function resolveDbOptions(o: DbOptions = {}): ResolvedDbOptions {
   const max = int('pool.max', pool.max, d.pool.max, 1)
   const min = Math.min(int('pool.min', pool.min, d.pool.min), max)
   const n = o.nPlusOne ?? process.env.NODE_ENV !== 'production'
-  const prepared = o.preparedStatements ?? d.preparedStatements
+  const prepared = o.preparedStatements ?? (o.pgbouncer ? false : d.preparedStatements)
   if (prepared !== true && prepared !== false && prepared !== 'auto') {
     throw new HotpathError('HP_ERR_INVALID_OPTION', ['preparedStatements', "true, false or 'auto'"])
   }
@@ -133,5 +140,6 @@ export function resolveDbOptions(o: DbOptions = {}): ResolvedDbOptions {
     transactionRetries: int('transactionRetries', o.transactionRetries, d.transactionRetries, 1),
     embeddedDir: o.embeddedDir ?? d.embeddedDir,
     applicationName: o.applicationName ?? d.applicationName,
+    pgbouncer: o.pgbouncer === true,
   })
 }

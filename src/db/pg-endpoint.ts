@@ -34,7 +34,9 @@ export class PgEndpoint implements Endpoint {
       connectionTimeoutMillis: o.pool.connectTimeoutMs,
       application_name: o.applicationName,
       // Sent at connection start-up; behind PgBouncer set it on the role instead.
-      ...(o.statementTimeoutMs > 0 ? { statement_timeout: o.statementTimeoutMs } : {}),
+      ...(o.statementTimeoutMs > 0 && !o.pgbouncer
+        ? { statement_timeout: o.statementTimeoutMs }
+        : {}),
     })
     // An idle client's error (server restart) must not crash the process; the pool drops it.
     this.#pool.on('error', () => {})

@@ -54,6 +54,13 @@ export function mapError(
   if (sqlState(err) === '57014') {
     return new HotpathError('HP_ERR_DB_QUERY_TIMEOUT', [msg], { cause: err })
   }
+  if (sqlState(err) === '08P01' && /startup parameter/i.test(msg)) {
+    return new HotpathError(
+      'HP_ERR_DB_UNAVAILABLE',
+      [endpoint, `${msg} (behind PgBouncer, create the db with { pgbouncer: true })`],
+      { cause: err },
+    )
+  }
   if (isUnavailable(err)) {
     return new HotpathError('HP_ERR_DB_UNAVAILABLE', [endpoint, msg], { cause: err })
   }
