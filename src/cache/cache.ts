@@ -50,6 +50,7 @@ export class TieredCache extends EventEmitter<CacheEvents> {
   #pendingOverflow = false
   #watchHits = false
   #closed = false
+  readonly #background = new Set<Promise<unknown>>()
 
   constructor(options: CacheOptions = {}) {
     super()
@@ -76,15 +77,21 @@ export class TieredCache extends EventEmitter<CacheEvents> {
       this.#bus = null
       return
     }
-    const tier = new RedisTier(o.l2.redis, o.l2.commandTimeout)
-    this.#remote = new Remote(tier, o.l2.breakerThreshold, o.l2.breakerDuration, {
-      onError: (error) => this.emit('l2:error', { error }),
-      onOpen: () => this.emit('circuit:open'),
-      onRecover: () => {
-        this.emit('circuit:close')
-        void this.#replay()
+    const tier = new RedisTier(o.l2.redis)
+    this.#remote = new Remote(
+      tier,
+      o.l2.breakerThreshold,
+      o.l2.breakerDuration,
+      o.l2.commandTimeout,
+      {
+        onError: (error) => this.emit('l2:error', { error }),
+        onOpen: () => this.emit('circuit:open'),
+        onRecover: () => {
+          this.emit('circuit:close')
+          void this.#replay()
+        },
       },
-    })
+    )
     this.#bus = o.bus
       ? new InvalidationBus(tier.duplicate(), `hotpath:${o.namespace}:bus`, randomUUID(), {
           onMessage: (m) => this.#onBus(m),
@@ -231,7 +238,7 @@ export class TieredCache extends EventEmitter<CacheEvents> {
     }
     const flight = new Flight()
     this.#flights.set(key, flight)
-    this.#run(flight, key, factory, plan, stale).then(
+    this.#track(this.#run(flight, key, factory, plan, stale)).then(
       () => this.#flights.delete(key),
       (err) => {
         this.#flights.delete(key)
@@ -593,9 +600,29 @@ export class TieredCache extends EventEmitter<CacheEvents> {
     return snapshot(this.#c, this.#l1, this.#remote, this.#bus)
   }
 
+  /** Background work (factories finishing after their callers, lock releases) that close() waits for. */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#background.add(p)
+    const done = () => this.#background.delete(p)
+    p.then(done, done)
+    return p
+  }
+
+  /**
+   * Waits (bounded) for factories still running and for the writes, lock
+   * releases and bus messages under way, then closes the connections it opened.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    const bound = Math.max(1000, (this.#o.l2?.commandTimeout ?? 0) * 4)
+    if (this.#background.size > 0) {
+      await Promise.race([
+        Promise.allSettled([...this.#background]),
+        sleep(bound, undefined, { ref: false }),
+      ])
+    }
+    await this.#remote?.drain(bound)
     this.#remote?.close()
     await this.#bus?.close()
     await this.#remote?.tier.close()

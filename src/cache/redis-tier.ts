@@ -17,12 +17,12 @@ export class RedisTier {
   readonly isCluster: boolean
   #ready = false
 
-  constructor(target: RedisTarget, commandTimeout: number) {
+  constructor(target: RedisTarget) {
+    // No commandTimeout here: Remote enforces it with one shared timer, not one per command.
     const ours: RedisOptions = {
       enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout,
     }
     if (target instanceof Redis || target instanceof Cluster) {
       this.client = target

@@ -25,11 +25,24 @@ export class Remote {
   #openUntil = 0
   #timer: NodeJS.Timeout | null = null
   #closed = false
+  readonly #timeout: number
+  #watchdog: NodeJS.Timeout | null = null
+  #progress = 0
+  #inFlight = 0
+  #drained: (() => void) | null = null
   errors = 0
   skipped = 0
 
-  constructor(tier: RedisTier, threshold: number, duration: number, events: RemoteEvents) {
+  constructor(
+    tier: RedisTier,
+    threshold: number,
+    duration: number,
+    timeout: number,
+    events: RemoteEvents,
+  ) {
     this.tier = tier
+    this.#timeout = timeout
+    this.#watch()
     this.#threshold = threshold
     this.#duration = duration
     this.#events = events
@@ -90,6 +103,7 @@ export class Remote {
   close(): void {
     this.#closed = true
     this.#stopProbe()
+    if (this.#watchdog !== null) clearInterval(this.#watchdog)
   }
 
   async read<T>(op: (tier: RedisTier) => Promise<T>): Promise<T | Failed> {
@@ -97,6 +111,7 @@ export class Remote {
       this.skipped++
       return FAILED
     }
+    this.#inFlight++
     try {
       const value = await op(this.tier)
       this.#ok()
@@ -104,7 +119,48 @@ export class Remote {
     } catch (err) {
       this.#fail(err)
       return FAILED
+    } finally {
+      this.#progress++
+      if (--this.#inFlight === 0) this.#drained?.()
     }
+  }
+
+  /**
+   * The command timeout, without a timer per command (ioredis' commandTimeout
+   * costs ~15 % of L2 throughput): a watchdog looks four times per `timeout`;
+   * when commands are under way and none has finished for a whole `timeout`,
+   * Redis is stalled, and the connection is dropped and reopened, which fails
+   * every command under way at once.
+   */
+  #watch(): void {
+    let seen = -1
+    let still = 0
+    this.#watchdog = setInterval(() => {
+      if (this.#inFlight === 0 || this.#progress !== seen) {
+        seen = this.#progress
+        still = 0
+        return
+      }
+      if (++still < 4) return
+      still = 0
+      this.errors++
+      this.#events.onError(new Error(`Redis did not answer for ${this.#timeout} ms`))
+      this.tier.client.disconnect(true)
+    }, this.#timeout / 4)
+    this.#watchdog.unref()
+  }
+
+  /** Resolves once no command is under way, or after `ms`. */
+  drain(ms: number): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#drained = () => {
+        clearTimeout(timer)
+        this.#drained = null
+        resolve()
+      }
+    })
   }
 
   async write(op: (tier: RedisTier) => Promise<unknown>): Promise<boolean> {

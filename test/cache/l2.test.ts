@@ -12,7 +12,7 @@ import {
 import { Redis } from 'ioredis'
 import { pack, unpack } from 'msgpackr'
 import { Registry } from 'prom-client'
-import { REDIS_URL, unless } from '../helpers/services.ts'
+import { eventually, REDIS_URL, unless } from '../helpers/services.ts'
 
 const skip = await unless('redis')
 
@@ -171,12 +171,10 @@ describe('cache with Redis L2', { skip }, () => {
     await a.set('y', 2) // a set is an invalidation for the others' L1
     await a.invalidateTags(['tx'])
     await a.deletePattern('z:*')
-    await sleep(50)
-    assert.equal(b.stats().l1.size, 1, 'only w is left in b’s L1')
+    await eventually('only w left in b’s L1', () => b.stats().l1.size === 1)
     assert.equal(await b.get('y'), 2)
     await a.clear()
-    await sleep(50)
-    assert.equal(b.stats().l1.size, 0)
+    await eventually('b’s L1 cleared', () => b.stats().l1.size === 0)
     assert.ok(seen.length >= 4)
     assert.equal(a.stats().bus.received, 0, 'own messages are ignored')
     assert.ok(b.stats().bus.received >= 5)
@@ -198,6 +196,18 @@ describe('cache with Redis L2', { skip }, () => {
     assert.deepEqual(vals, ['v', 'v', 'v'])
     assert.equal(calls, 1)
     assert.equal(await raw!.exists(`${ns}#l:locked`), 0, 'the lock is released')
+  })
+
+  it('close() waits for the value’s write and the lock release under way', async () => {
+    const ns = `t${randomUUID().slice(0, 8)}`
+    for (let round = 0; round < 5; round++) {
+      const a = createCache({ namespace: ns, l2: { redis: REDIS_URL }, lock: { enabled: true } })
+      await a.ready()
+      assert.equal(await a.getOrSet(`k${round}`, async () => 'v'), 'v')
+      await a.close()
+      assert.equal(await raw!.exists(`${ns}#l:k${round}`), 0, 'lock released')
+      assert.equal(await raw!.exists(`${ns}:k${round}`), 1, 'value written')
+    }
   })
 
   it('a lock whose owner died expires, and the next caller computes', async () => {

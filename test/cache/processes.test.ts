@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from 'hotpath/cache'
 import { Redis } from 'ioredis'
 import { CachePeer } from '../helpers/peer.ts'
-import { REDIS_URL, unless } from '../helpers/services.ts'
+import { eventually, REDIS_URL, unless } from '../helpers/services.ts'
 
 const skip = await unless('redis')
 
@@ -22,13 +22,17 @@ describe('cache across processes', { skip }, () => {
       const before = await peer.call<{ l1: { hits: number } }>({ op: 'stats' })
       assert.equal(before.l1.hits, 1, 'the peer now serves it from its L1')
       await here.set('product:1', { price: 12 })
-      await sleep(30)
-      assert.deepEqual(await peer.call({ op: 'get', key: 'product:1' }), { price: 12 })
+      await eventually('the peer to see the change', async () => {
+        const v = await peer.call<{ price: number }>({ op: 'get', key: 'product:1' })
+        return v.price === 12
+      })
       await peer.call({ op: 'set', key: 'product:2', value: 'a' })
       assert.equal(await here.get('product:2'), 'a')
       await peer.call({ op: 'set', key: 'product:2', value: 'b' })
-      await sleep(30)
-      assert.equal(await here.get('product:2'), 'b')
+      await eventually(
+        'this process to see the change',
+        async () => (await here.get('product:2')) === 'b',
+      )
     } finally {
       await peer.close()
       await here.close()

@@ -171,3 +171,17 @@ export class ThrowawayCluster {
     await Promise.all(this.nodes.map((n) => n.stop()))
   }
 }
+
+/** Polls `check` until it returns true (for effects that cross a connection, like the bus). */
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
