@@ -72,7 +72,7 @@ export interface MeasureOptions {
   warmupMs?: number
   /** Target duration of one measured round of one side. Default 400 ms, env BENCH_ROUND_MS. */
   roundMs?: number
-  /** Measured rounds per side; the median is kept. Default 9, env BENCH_ROUNDS. */
+  /** Measured rounds per side; the median is kept. Default 11, env BENCH_ROUNDS. */
   rounds?: number
 }
 
@@ -112,7 +112,7 @@ export async function compare<K extends string>(
 ): Promise<Record<K, SideResult>> {
   const warmupMs = options.warmupMs ?? envInt('BENCH_WARMUP_MS', 1000)
   const roundMs = options.roundMs ?? envInt('BENCH_ROUND_MS', 400)
-  const rounds = options.rounds ?? envInt('BENCH_ROUNDS', 9)
+  const rounds = options.rounds ?? envInt('BENCH_ROUNDS', 11)
   const names = Object.keys(sides) as K[]
   const sizes = new Map<K, number>()
 
@@ -129,11 +129,15 @@ export async function compare<K extends string>(
       ms = await timed(batch, n)
       spent += ms
     }
+    // Re-aim at roundMs after every batch: the speed may change while warming up
+    // (JIT tiers, a connection that becomes ready), and a stale n could run for ages.
+    const aim = () => Math.max(1, Math.round((n * roundMs) / Math.max(ms, 0.001)))
     while (spent < warmupMs) {
+      n = aim()
       ms = await timed(batch, n)
       spent += ms
     }
-    sizes.set(name, Math.max(1, Math.round((n * roundMs) / Math.max(ms, 0.001))))
+    sizes.set(name, aim())
   }
 
   const perRound = new Map<K, number[]>(names.map((n) => [n, []]))

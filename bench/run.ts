@@ -3,7 +3,9 @@
 // child process (its heap and JIT state do not skew the next one) and prints
 // one JSON object; this prints them on stdout, one per line, and rewrites the
 // suites' sections of BENCHMARKS.md (`--no-write` keeps it as is).
-// `--check` exits 1 when a ratio misses its goal.
+// `--check` exits 1 when a ratio misses its goal. BENCH_WARMUP_MS, BENCH_ROUND_MS and
+// BENCH_ROUNDS shorten or lengthen the measurement (see bench/lib.ts); when set, they are
+// written into the command recorded in BENCHMARKS.md.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, platform, release } from 'node:os'
@@ -140,7 +142,12 @@ async function main(): Promise<void> {
     return
   }
   const suites = named.length > 0 ? named : available
-  const command = named.length > 0 ? `npm run bench -- ${named.join(' ')}` : 'npm run bench'
+  // Settings that change what is measured are part of the command (REDIS_URL is not: it may hold a password).
+  const settings = ['BENCH_WARMUP_MS', 'BENCH_ROUND_MS', 'BENCH_ROUNDS', 'BENCH_FILTER']
+    .filter((k) => process.env[k])
+    .map((k) => `${k}=${process.env[k]} `)
+    .join('')
+  const command = `${settings}npm run bench${named.length > 0 ? ` -- ${named.join(' ')}` : ''}`
 
   const reports: Report[] = []
   let failed = false
