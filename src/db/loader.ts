@@ -77,7 +77,7 @@ export class Loader<K, V> {
             `the batch function returned ${list.length} values for ${items.length} keys`,
           ])
         }
-        items.forEach((i, n) => i.resolve(list[n]))
+        for (let n = 0; n < items.length; n++) items[n]!.resolve(list[n])
       }
     } catch (err) {
       for (const i of items) {

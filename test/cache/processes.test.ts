@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from 'hotpath/cache'
 import { Redis } from 'ioredis'
 import { CachePeer } from '../helpers/peer.ts'
