@@ -3,7 +3,7 @@ import type { Db } from './db.ts'
 import type { Result, Session } from './endpoint.ts'
 import { isRead } from './fingerprint.ts'
 import { isUnavailable } from './pg-errors.ts'
-import { type Scope, storage } from './scope.ts'
+import { type Scope, storage, txOf } from './scope.ts'
 
 export interface CursorOptions {
   /** Rows fetched per round trip. Default: 1000. */
@@ -64,7 +64,7 @@ export function cursor<R>(
   const sql = text.replace(/[\s;]+$/, '')
   const c: Cursor = { sql, values, batch, name: options.name, primary: options.primary === true }
   const scope = storage.getStore()
-  return db.embedded && !scope?.tx ? held<R>(db, c, scope) : inTransaction<R>(db, c, scope)
+  return db.embedded && txOf(db) === null ? held<R>(db, c, scope) : inTransaction<R>(db, c, scope)
 }
 
 interface Cursor {

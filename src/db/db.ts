@@ -4,7 +4,7 @@ import type { TieredCache } from '../cache/cache.ts'
 import { createKeys } from '../cache/keys.ts'
 import type { Ttl } from '../cache/types.ts'
 import { HotpathError } from '../errors.ts'
-import { type Analysis, analyze } from './analyze.ts'
+import { type Analysis, type AnalyzeOptions, analyze } from './analyze.ts'
 import {
   type BatchInsertOptions,
   type BatchInsertResult,
@@ -15,11 +15,13 @@ import { type CursorOptions, cursor } from './cursor.ts'
 import { EmbeddedEndpoint } from './embedded.ts'
 import type { Endpoint, PoolCounts, Result, Session } from './endpoint.ts'
 import { isRead } from './fingerprint.ts'
+import type { IndexColumn } from './index-keys.ts'
 import {
   type CreateIndexOptions,
   type CreateIndexResult,
   createIndex,
   type IndexReport,
+  type IndexReportOptions,
   indexReport,
 } from './indexes.ts'
 import { type BatchLoad, Loader, type LoaderOptions } from './loader.ts'
@@ -29,7 +31,7 @@ import { type DbOptions, type ResolvedDbOptions, resolveDbOptions } from './opti
 import { PgEndpoint } from './pg-endpoint.ts'
 import { isUnavailable, sqlState } from './pg-errors.ts'
 import { Router } from './router.ts'
-import { Scope, storage } from './scope.ts'
+import { Scope, storage, txOf } from './scope.ts'
 
 export interface QueryOptions {
   /** Cache the result through the db's cache: `{ ttl | tier, tags }`. Ignored inside a transaction. */
@@ -136,9 +138,10 @@ export class Db extends EventEmitter<DbEvents> {
       throw new HotpathError('HP_ERR_DB_INVALID_INPUT', ['values must be an array'])
     }
     const scope = storage.getStore()
-    if (scope?.tx) {
-      const r = await this.#onSession<R>(scope.tx.session, 'tx', text, values, options?.name, scope)
-      if (options?.invalidates) scope.tx.invalidate.push(...options.invalidates)
+    const tx = txOf(this)
+    if (tx !== null) {
+      const r = await this.#onSession<R>(tx.session, 'tx', text, values, options?.name, scope)
+      if (options?.invalidates) tx.invalidate.push(...options.invalidates)
       return r
     }
     if (options?.cache !== undefined) return this.#cached<R>(text, values, options, scope)
@@ -287,13 +290,13 @@ export class Db extends EventEmitter<DbEvents> {
   async transaction<T>(fn: (tx: Db) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#assertOpen()
     const outer = storage.getStore()
-    if (outer?.tx) return fn(this)
+    if (txOf(this) !== null) return fn(this)
     const attempts = options.retries ?? this.options.transactionRetries
     const begin = beginStatement(options)
     for (let attempt = 1; ; attempt++) {
       const session = await this.router.primary.connect()
       const scope = new Scope(outer)
-      scope.tx = { session, invalidate: [] }
+      scope.tx = { owner: this, session, invalidate: [] }
       let broken: Error | undefined
       try {
         const result = await storage.run(scope, async () => {
@@ -342,8 +345,8 @@ export class Db extends EventEmitter<DbEvents> {
   async #invalidating<T>(tags: readonly string[] | undefined, write: () => Promise<T>): Promise<T> {
     const result = await write()
     if (tags === undefined || tags.length === 0) return result
-    const tx = storage.getStore()?.tx
-    if (tx) tx.invalidate.push(...tags)
+    const tx = txOf(this)
+    if (tx !== null) tx.invalidate.push(...tags)
     else if (this.#cache !== null) await this.#cache.invalidateTags(tags)
     return result
   }
@@ -361,7 +364,7 @@ export class Db extends EventEmitter<DbEvents> {
   /** Creates an index unless one of that name exists. */
   createIndex(
     table: string,
-    columns: readonly string[],
+    columns: readonly IndexColumn[],
     options?: CreateIndexOptions,
   ): Promise<CreateIndexResult> {
     this.#assertOpen()
@@ -369,15 +372,15 @@ export class Db extends EventEmitter<DbEvents> {
   }
 
   /** Unused, duplicate and invalid indexes, and tables read mostly by sequential scans. */
-  indexReport(options?: { schema?: string }): Promise<IndexReport> {
+  indexReport(options?: IndexReportOptions): Promise<IndexReport> {
     this.#assertOpen()
     return indexReport(this, options)
   }
 
   /** EXPLAIN (ANALYZE, BUFFERS) with suggestions, each index suggestion verified by a re-plan. */
-  analyze(text: string, values?: readonly unknown[]): Promise<Analysis> {
+  analyze(text: string, values?: readonly unknown[], options?: AnalyzeOptions): Promise<Analysis> {
     this.#assertOpen()
-    return analyze(this, text, values)
+    return analyze(this, text, values, options)
   }
 
   /** Applies pending SQL migrations in order, each in a transaction, under a lock. */
@@ -397,7 +400,8 @@ export class Db extends EventEmitter<DbEvents> {
   async session(read = false): Promise<{ session: Session; endpoint: Endpoint; own: boolean }> {
     this.#assertOpen()
     const scope = storage.getStore()
-    if (scope?.tx) return { session: scope.tx.session, endpoint: this.router.primary, own: false }
+    const tx = txOf(this)
+    if (tx !== null) return { session: tx.session, endpoint: this.router.primary, own: false }
     const replica = read && !scope?.wrote ? this.router.reader() : null
     if (replica !== null) {
       try {

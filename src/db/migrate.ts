@@ -5,7 +5,7 @@ import { HotpathError } from '../errors.ts'
 import type { Db } from './db.ts'
 import type { Session } from './endpoint.ts'
 import { quoteIdent } from './identifiers.ts'
-import { storage } from './scope.ts'
+import { txOf } from './scope.ts'
 
 export interface MigrateOptions {
   /** A folder of `*.sql` files, applied in file-name order (code-point order: zero-pad numbers). */
@@ -62,7 +62,7 @@ interface Resolved {
  * (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`).
  */
 export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateResult> {
-  if (storage.getStore()?.tx) {
+  if (txOf(db)) {
     // Each migration commits on its own: inside a caller's transaction it could not.
     throw new HotpathError('HP_ERR_DB_UNSUPPORTED', ['migrate', 'an open transaction'])
   }

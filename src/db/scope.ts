@@ -20,8 +20,16 @@ export class Scope {
 }
 
 export interface TxState {
+  /** The Db whose transaction this is: another Db in the same request must not join it. */
+  owner: object
   session: Session
   invalidate: string[]
 }
 
 export const storage = new AsyncLocalStorage<Scope>()
+
+/** The open transaction of `owner` in this async context, if any. */
+export function txOf(owner: object): TxState | null {
+  const tx = storage.getStore()?.tx
+  return tx != null && tx.owner === owner ? tx : null
+}

@@ -117,6 +117,25 @@ describe('db core against PostgreSQL', { skip }, () => {
     ])
   })
 
+  it('another Db inside a transaction does not join it', async () => {
+    const other = make()
+    await db.transaction(async (tx) => {
+      await tx.query(`UPDATE ${schema}.items SET name = 'uncommitted' WHERE id = 90`)
+      const inside = await tx.query<{ name: string }>(
+        `SELECT name FROM ${schema}.items WHERE id = 90`,
+      )
+      const outside = await other.query<{ name: string }>(
+        `SELECT name FROM ${schema}.items WHERE id = 90`,
+      )
+      assert.equal(inside.rows[0]!.name, 'uncommitted')
+      assert.equal(
+        outside.rows[0]!.name,
+        'item 90',
+        'the other Db reads committed data on its own pool',
+      )
+    })
+  })
+
   it('retries serialization failures and deadlocks a bounded number of times', async () => {
     // Two serializable transactions that read then write the same rows conflict.
     let attempts = 0
