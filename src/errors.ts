@@ -52,6 +52,14 @@ const table = {
   },
   HP_ERR_PAGINATION_INVALID_FILTER: { status: 500, message: 'Invalid filter fragment: %s' },
   HP_ERR_PAGINATION_INVALID_ROWS: { status: 500, message: 'Rows do not match the query: %s' },
+  // http
+  HP_ERR_HTTP_BAD_REQUEST: { status: 400, message: '%s' },
+  HP_ERR_HTTP_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON: %s' },
+  HP_ERR_HTTP_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than %s bytes' },
+  HP_ERR_HTTP_UNKNOWN_FIELD: { status: 400, message: 'Unknown field(s) in fields: %s' },
+  HP_ERR_HTTP_RATE_LIMITED: { status: 429, message: 'Too many requests: retry after %s s' },
+  HP_ERR_HTTP_OVERLOADED: { status: 503, message: 'The service is overloaded: retry after %s s' },
+  HP_ERR_HTTP_NOT_FOUND: { status: 404, message: 'Not found: %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table
