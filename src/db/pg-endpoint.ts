@@ -70,11 +70,11 @@ export class PgEndpoint implements Endpoint {
   ): Promise<Result<R>> {
     const name = prepare && this.#prepare ? this.#nameOf(text) : undefined
     try {
-      const r = await this.#pool.query(
+      // pg copies a config object on every query; text and values skip that copy where no name is needed.
+      const r =
         name === undefined
-          ? { text, values: values as unknown[] }
-          : { name, text, values: values as unknown[] },
-      )
+          ? await this.#pool.query(text, values as unknown[])
+          : await this.#pool.query({ name, text, values: values as unknown[] })
       return r as unknown as Result<R>
     } catch (err) {
       const code = sqlState(err)
