@@ -63,6 +63,16 @@ export function decodeEntry(raw: string | Buffer): DecodedEntry | null {
   if (nl <= 0) return null
   try {
     const headerText = typeof raw === 'string' ? raw.slice(0, nl) : raw.toString('utf8', 0, nl)
+    // Untagged entries (`[expiresAt,staleUntil]`) skip JSON.parse: this is the L2 hit path.
+    const comma = headerText.indexOf(',')
+    if (headerText.charCodeAt(0) === 91 && comma > 0 && headerText.indexOf(',', comma + 1) === -1) {
+      const expiresAt = Number(headerText.slice(1, comma))
+      const staleUntil = Number(headerText.slice(comma + 1, -1))
+      if (!Number.isFinite(expiresAt) || !Number.isFinite(staleUntil) || headerText.at(-1) !== ']')
+        return null
+      const payload = typeof raw === 'string' ? raw.slice(nl + 1) : raw.subarray(nl + 1)
+      return { expiresAt, staleUntil, tags: null, versions: null, payload }
+    }
     const h = JSON.parse(headerText) as unknown[]
     if (!Array.isArray(h) || typeof h[0] !== 'number' || typeof h[1] !== 'number') return null
     return {
