@@ -21,6 +21,8 @@ import { runWarm, type WarmEntry, type WarmResult } from './warm.ts'
 
 type Invalidation = { k?: string[]; t?: string[]; p?: string; c?: 1 }
 
+const GET = (t: RedisTier, key: string) => t.get(key)
+
 const FACTORY_FAILED: unique symbol = Symbol('hotpath.factory.failed')
 
 /** Invalidations L2 missed while down, replayed when it is back; past this, clear instead. */
@@ -45,7 +47,6 @@ export class TieredCache extends EventEmitter<CacheEvents> {
   readonly #prefix: string
   readonly #tagPrefix: string
   readonly #lockPrefix: string
-  readonly #binary: boolean
   #pending: Invalidation[] = []
   #pendingOverflow = false
   #watchHits = false
@@ -60,7 +61,6 @@ export class TieredCache extends EventEmitter<CacheEvents> {
     this.#prefix = `${o.namespace}:`
     this.#tagPrefix = `${o.namespace}#t:`
     this.#lockPrefix = `${o.namespace}#l:`
-    this.#binary = o.serializer.binary
     this.#l1 = new L1Store(o.l1.maxBytes, o.l1.maxItems)
     this.#plans = new Plans(o)
     this.#hot = o.hotKeys ? new HotKeys(o.hotKeys.capacity, o.hotKeys.halfLife) : null
@@ -78,6 +78,7 @@ export class TieredCache extends EventEmitter<CacheEvents> {
       return
     }
     const tier = new RedisTier(o.l2.redis)
+    tier.binary = o.serializer.binary
     this.#remote = new Remote(
       tier,
       o.l2.breakerThreshold,
@@ -176,7 +177,7 @@ export class TieredCache extends EventEmitter<CacheEvents> {
   async #readL2(key: string, start: number, end: boolean): Promise<Entry | null | Failed> {
     const remote = this.#remote!
     try {
-      const raw = await remote.read((t) => t.get(this.#prefix + key, this.#binary))
+      const raw = await remote.read(GET, this.#prefix + key)
       if (raw === FAILED) return FAILED
       const d = raw === null ? null : decodeEntry(raw)
       const now = Date.now()

@@ -14,42 +14,53 @@ export class InvalidationLog {
   readonly #tags = new Map<string, number>()
   #patterns: { re: RegExp; seq: number }[] = []
   #cleared = 0
-  // start sequence -> operations begun at it; insertion order is ascending.
-  readonly #running = new Map<number, number>()
+  // Operations running, by start sequence: the newest start in two fields (the
+  // steady state, no Map work per read), older ones in a Map in ascending order.
+  #total = 0
+  #head = -1
+  #headCount = 0
+  readonly #older = new Map<number, number>()
 
   begin(): number {
     const s = this.#seq
-    this.#running.set(s, (this.#running.get(s) ?? 0) + 1)
+    this.#total++
+    if (s === this.#head) this.#headCount++
+    else {
+      if (this.#headCount > 0) this.#older.set(this.#head, this.#headCount)
+      this.#head = s
+      this.#headCount = 1
+    }
     return s
   }
 
   end(start: number): void {
-    const n = (this.#running.get(start) ?? 1) - 1
-    if (n > 0) {
-      this.#running.set(start, n)
-      return
+    this.#total--
+    if (start === this.#head) this.#headCount--
+    else {
+      const n = (this.#older.get(start) ?? 1) - 1
+      if (n > 0) this.#older.set(start, n)
+      else this.#older.delete(start)
     }
-    this.#running.delete(start)
-    if (this.#running.size === 0) this.#reset()
+    if (this.#total === 0) this.#reset()
     else if (this.#keys.size + this.#tags.size > 4096) this.#prune()
   }
 
   key(key: string): void {
-    if (this.#running.size > 0) this.#keys.set(key, ++this.#seq)
+    if (this.#total > 0) this.#keys.set(key, ++this.#seq)
   }
 
   tags(tags: readonly string[]): void {
-    if (this.#running.size === 0) return
+    if (this.#total === 0) return
     const s = ++this.#seq
     for (const t of tags) this.#tags.set(t, s)
   }
 
   pattern(glob: string): void {
-    if (this.#running.size > 0) this.#patterns.push({ re: globToRegExp(glob), seq: ++this.#seq })
+    if (this.#total > 0) this.#patterns.push({ re: globToRegExp(glob), seq: ++this.#seq })
   }
 
   clear(): void {
-    if (this.#running.size > 0) this.#cleared = ++this.#seq
+    if (this.#total > 0) this.#cleared = ++this.#seq
   }
 
   /** Was `key`, or any of `tags`, invalidated after `start`? */
@@ -63,14 +74,16 @@ export class InvalidationLog {
   }
 
   #reset(): void {
-    this.#keys.clear()
-    this.#tags.clear()
-    this.#patterns = []
+    this.#older.clear()
+    this.#headCount = 0
+    if (this.#keys.size > 0) this.#keys.clear()
+    if (this.#tags.size > 0) this.#tags.clear()
+    if (this.#patterns.length > 0) this.#patterns = []
     this.#cleared = 0
   }
 
   #prune(): void {
-    const oldest = this.#running.keys().next().value ?? this.#seq
+    const oldest = this.#older.keys().next().value ?? (this.#headCount > 0 ? this.#head : this.#seq)
     for (const [k, s] of this.#keys) if (s <= oldest) this.#keys.delete(k)
     for (const [t, s] of this.#tags) if (s <= oldest) this.#tags.delete(t)
     this.#patterns = this.#patterns.filter((p) => p.seq > oldest)

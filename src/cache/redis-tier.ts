@@ -74,8 +74,11 @@ export class RedisTier {
     })
   }
 
-  get(key: string, binary: boolean): Promise<string | Buffer | null> {
-    return binary ? this.client.getBuffer(key) : this.client.get(key)
+  /** Reads a value as a Buffer when the serializer is binary, else as a string. */
+  binary = false
+
+  get(key: string): Promise<string | Buffer | null> {
+    return this.binary ? this.client.getBuffer(key) : this.client.get(key)
   }
 
   async set(key: string, value: string | Buffer, ttlMs: number): Promise<void> {

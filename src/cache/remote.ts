@@ -106,14 +106,18 @@ export class Remote {
     if (this.#watchdog !== null) clearInterval(this.#watchdog)
   }
 
-  async read<T>(op: (tier: RedisTier) => Promise<T>): Promise<T | Failed> {
+  /** `arg` lets hot callers pass a static function and its argument instead of a new closure. */
+  async read<T, A = undefined>(
+    op: (tier: RedisTier, arg: A) => Promise<T>,
+    arg?: A,
+  ): Promise<T | Failed> {
     if (!this.#allow()) {
       this.skipped++
       return FAILED
     }
     this.#inFlight++
     try {
-      const value = await op(this.tier)
+      const value = await op(this.tier, arg as A)
       this.#ok()
       return value
     } catch (err) {
