@@ -60,6 +60,8 @@ const table = {
   HP_ERR_HTTP_RATE_LIMITED: { status: 429, message: 'Too many requests: retry after %s s' },
   HP_ERR_HTTP_OVERLOADED: { status: 503, message: 'The service is overloaded: retry after %s s' },
   HP_ERR_HTTP_NOT_FOUND: { status: 404, message: 'Not found: %s' },
+  HP_ERR_HTTP_VALIDATION: { status: 400, message: 'Invalid request: %s' },
+  HP_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type: %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table

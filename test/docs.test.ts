@@ -8,7 +8,9 @@ import { errorCodes } from 'hotpath/errors'
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 
 function rows(heading: string, after = ''): Map<string, string[]> {
-  const start = readme.indexOf(heading, after ? readme.indexOf(after) : 0)
+  const needle = heading.startsWith('## ') ? `\n${heading}\n` : heading
+  const found = readme.indexOf(needle, after ? readme.indexOf(after) : 0)
+  const start = needle.startsWith('\n') && found >= 0 ? found + 1 : found
   assert.ok(start >= 0, `README has ${heading}`)
   const table = new Map<string, string[]>()
   for (const line of readme.slice(start).split('\n').slice(1)) {
