@@ -121,6 +121,11 @@ export class Db extends EventEmitter<DbEvents> {
     return storage.run(new Scope(), fn)
   }
 
+  /** Whether the current async context is inside a scope (a request). */
+  get inScope(): boolean {
+    return storage.getStore() !== undefined
+  }
+
   // ---- queries ------------------------------------------------------------
 
   async query<R = Record<string, unknown>>(
