@@ -62,6 +62,8 @@ const table = {
   HP_ERR_HTTP_NOT_FOUND: { status: 404, message: 'Not found: %s' },
   HP_ERR_HTTP_VALIDATION: { status: 400, message: 'Invalid request: %s' },
   HP_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type: %s' },
+  // guide
+  HP_ERR_GUIDE_STATE: { status: 500, message: '%s: %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table
