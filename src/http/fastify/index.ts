@@ -4,7 +4,9 @@ import type { TieredCache } from '../../cache/cache.ts'
 import type { Db } from '../../db/db.ts'
 import { createMetrics, type Metrics } from '../../metrics/index.ts'
 import { createCompressor } from '../compression.ts'
+import type { HealthCheck } from '../health.ts'
 import { createResponseCache } from '../response-cache.ts'
+import { createShedder, type Shedder } from '../shedding.ts'
 import { readinessChecks, wireMetrics } from '../wiring.ts'
 import { type FastifyCompressionOptions, fastifyCompression } from './compression.ts'
 import { type FastifyErrorsOptions, fastifyErrors } from './errors.ts'
@@ -55,13 +57,21 @@ const plugin: FastifyPluginAsync<HotpathFastifyOptions> = async (app, o) => {
   wireMetrics({ cache: o.cache, db: o.db, metrics, compressor })
 
   if (o.errors !== false) await app.register(fastifyErrors, o.errors ?? {})
-  if (o.shedding !== false) await app.register(fastifyShedding, o.shedding ?? {})
+  const shedder =
+    o.shedding === false ? undefined : (o.shedding?.shedder ?? createShedder(o.shedding ?? {}))
+  if (shedder !== undefined) {
+    await app.register(fastifyShedding, { shedder })
+    app.addHook('onClose', async () => shedder.close())
+  }
   if (metrics !== undefined) await app.register(fastifyMetrics, { ...o.metricsEndpoints, metrics })
   if (o.health !== false) {
     const h = o.health ?? {}
+    // A shedding instance is not ready: a load balancer should send its traffic elsewhere.
+    const load: Record<string, HealthCheck> =
+      shedder === undefined ? {} : { load: () => loadCheck(shedder) }
     await app.register(fastifyHealth, {
       ...h,
-      checks: { ...readinessChecks({ cache: o.cache, db: o.db }), ...h.checks },
+      checks: { ...readinessChecks({ cache: o.cache, db: o.db }), ...load, ...h.checks },
     })
   }
   if (o.rateLimit !== undefined && o.rateLimit !== false)
@@ -87,6 +97,11 @@ const plugin: FastifyPluginAsync<HotpathFastifyOptions> = async (app, o) => {
       }
     })
   }
+}
+
+function loadCheck(shedder: Shedder): { overloaded: false } {
+  if (shedder.overloaded) throw new Error('shedding load: the event loop is over its threshold')
+  return { overloaded: false }
 }
 
 export const hotpathFastify = fp(plugin, { fastify: '5.x', name: 'hotpath' })
