@@ -7,8 +7,12 @@ interface RouteSchema {
   tags?: readonly string[]
   params?: { properties?: Record<string, object>; required?: readonly string[] }
   querystring?: { properties?: Record<string, object>; required?: readonly string[] }
+  headers?: { properties?: Record<string, object> }
+  body?: object
   response?: Record<string, object>
 }
+
+const SUCCESS: Record<string, string> = { 200: 'OK', 201: 'Created' }
 
 interface Collected {
   method: string
@@ -57,20 +61,39 @@ export function collectOpenApi(
         const s = r.schema
         const responses: Record<string, object> = {}
         for (const [status, body] of Object.entries(s?.response ?? { 200: {} })) {
-          responses[status] = {
-            description: status === '200' ? 'OK' : 'Error (application/problem+json)',
-            content: { 'application/json': { schema: body } },
-          }
+          responses[status] =
+            status === '204'
+              ? { description: 'No Content' }
+              : {
+                  description: SUCCESS[status] ?? 'Error (application/problem+json)',
+                  content: { 'application/json': { schema: body } },
+                }
         }
+        // A route that reads the Authorization header takes the bearer token.
+        const secured = s?.headers?.properties?.authorization !== undefined
         paths[path(r.url)] ??= {}
         paths[path(r.url)]![r.method.toLowerCase()] = {
           summary: s?.summary ?? '',
           tags: s?.tags ?? [],
           parameters: [...parameters('path', s?.params), ...parameters('query', s?.querystring)],
+          ...(s?.body === undefined
+            ? {}
+            : {
+                requestBody: {
+                  required: true,
+                  content: { 'application/json': { schema: s.body } },
+                },
+              }),
+          ...(secured ? { security: [{ bearer: [] }] } : {}),
           responses,
         }
       }
-      doc = { openapi: '3.0.3', info, paths }
+      doc = {
+        openapi: '3.0.3',
+        info,
+        paths,
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      }
       return doc
     },
     routes() {

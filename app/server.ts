@@ -1,17 +1,21 @@
 // The shop's Fastify app: hotpath's plugin first (errors, shedding, metrics,
 // health, response cache, compression, db scope), then the routes.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { TieredCache } from 'hotpath/cache'
 import type { Db } from 'hotpath/db'
-import { fastify as hotpath } from 'hotpath/http'
+import { createRateLimiter, fastify as hotpath } from 'hotpath/http'
 import type { ShopConfig } from './config.ts'
 import { collectOpenApi } from './openapi.ts'
+import { authRoutes, type LoginLimits } from './routes/auth.ts'
+import { cartRoutes } from './routes/cart.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { docsRoutes } from './routes/docs.ts'
+import { createAuth } from './services/auth.ts'
+import { createCart } from './services/cart.ts'
 import { createCatalog } from './services/catalog.ts'
 
 export interface ServerDeps {
-  config: Pick<ShopConfig, 'cursorSecret' | 'logLevel'>
+  config: Pick<ShopConfig, 'cursorSecret' | 'logLevel' | 'redisUrl' | 'cacheNamespace'>
   db: Db
   cache: TieredCache
   /**
@@ -19,6 +23,8 @@ export interface ServerDeps {
    * own process turn it off: the client's work counts as the server's load.
    */
   shedding?: boolean
+  /** Login attempts allowed per client address and per account (default: `loginLimitDefaults`). */
+  loginLimits?: LoginLimits
 }
 
 export async function buildServer({
@@ -26,6 +32,7 @@ export async function buildServer({
   db,
   cache,
   shedding = true,
+  loginLimits,
 }: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -33,10 +40,22 @@ export async function buildServer({
     keepAliveTimeout: 72_000,
   })
   const openapi = collectOpenApi(app, { title: 'hotpath shop', version: '0.1.0' })
-  await app.register(hotpath, { cache, db, ...(shedding ? {} : { shedding: false }) })
+  // The embedded database runs on the event loop itself (WASM), so a busy loop is
+  // its normal state: shed on loop delay only, not on utilization.
+  const shed = !shedding ? false : db.embedded ? { maxEventLoopUtilization: false as const } : {}
+  await app.register(hotpath, { cache, db, shedding: shed })
   await app.register(catalogRoutes, {
     catalog: createCatalog({ db, cache, cursorSecret: config.cursorSecret }),
   })
+  // Limits live in Redis when there is one, so every instance counts together.
+  const limiter = createRateLimiter<FastifyRequest>({
+    ...(config.redisUrl === null ? {} : { redis: config.redisUrl }),
+    prefix: `${config.cacheNamespace}:rl`,
+  })
+  app.addHook('onClose', () => limiter.close())
+  const auth = createAuth({ db, cache })
+  await app.register(authRoutes, { auth, limiter, ...(loginLimits ? { loginLimits } : {}) })
+  await app.register(cartRoutes, { auth, cart: createCart({ db, cache }) })
   await app.register(docsRoutes, { openapi })
   return app
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { loadConfig, type ShopConfig } from '../../app/config.ts'
 import { migrate, openResources, type Resources } from '../../app/resources.ts'
+import type { LoginLimits } from '../../app/routes/auth.ts'
 import { seedShop } from '../../app/seed/seed.ts'
 import { buildServer } from '../../app/server.ts'
 import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts'
@@ -46,9 +47,32 @@ export interface TestShop {
   stop(): Promise<void>
 }
 
+export interface ShopOptions {
+  loginLimits?: LoginLimits
+}
+
+/** A built server listening on a spare port of 127.0.0.1. */
+async function listen(
+  config: ShopConfig,
+  resources: Resources,
+  options: ShopOptions,
+): Promise<{ app: FastifyInstance; base: string }> {
+  const app = await buildServer({
+    config,
+    db: resources.db,
+    cache: resources.cache,
+    shedding: false,
+    ...options,
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  return { app, base: `http://127.0.0.1:${port}` }
+}
+
 /** A migrated, seeded shop on its own database and cache namespace, listening on 127.0.0.1. */
 export async function startShop(
   counts = { products: 300, users: 10, orders: 20 },
+  options: ShopOptions = {},
 ): Promise<TestShop> {
   const database = await createTestDatabase()
   const dataDir = mkdtempSync(join(tmpdir(), 'shop-test-'))
@@ -63,16 +87,9 @@ export async function startShop(
   const resources = openResources(config)
   await migrate(resources.db)
   await seedShop(resources.db, counts)
-  const app = await buildServer({
-    config,
-    db: resources.db,
-    cache: resources.cache,
-    shedding: false,
-  })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
+  const { app, base } = await listen(config, resources, options)
   return {
-    base: `http://127.0.0.1:${port}`,
+    base,
     app,
     resources,
     config,
@@ -82,6 +99,28 @@ export async function startShop(
       await resources.close()
       await database.drop()
       rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * A second instance of `shop`: its own pools, cache (L1) and limiter over the
+ * same database, Redis and cache namespace, as two processes behind a balancer.
+ */
+export async function startInstance(
+  shop: TestShop,
+  options: ShopOptions = {},
+): Promise<Omit<TestShop, 'config'>> {
+  const resources = openResources(shop.config)
+  await resources.cache.ready()
+  const { app, base } = await listen(shop.config, resources, options)
+  return {
+    base,
+    app,
+    resources,
+    async stop() {
+      await app.close()
+      await resources.close()
     },
   }
 }
@@ -120,4 +159,44 @@ export async function get(
     headers: res.headers,
     body: type.includes('json') ? JSON.parse(text) : { text },
   }
+}
+
+export interface Reply {
+  status: number
+  headers: Headers
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON came back
+  body: any
+}
+
+/**
+ * One request with a JSON body (`body`), or a raw one (`raw`, sent as is with
+ * `type`), and a bearer `token`; the reply's body parsed when it is JSON.
+ */
+export async function send(
+  base: string,
+  method: string,
+  path: string,
+  o: { body?: unknown; raw?: string; type?: string; token?: string } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = {}
+  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`
+  let payload: string | undefined
+  if (o.raw !== undefined) payload = o.raw
+  else if (o.body !== undefined) payload = JSON.stringify(o.body)
+  if (payload !== undefined) headers['content-type'] = o.type ?? 'application/json'
+  const res = await fetch(base + path, { method, headers, body: payload })
+  const text = await res.text()
+  const type = res.headers.get('content-type') ?? ''
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: type.includes('json') && text !== '' ? JSON.parse(text) : { text },
+  }
+}
+
+/** Signs in and returns the bearer token (the seeded users' password is "password"). */
+export async function login(base: string, email: string, password = 'password'): Promise<string> {
+  const r = await send(base, 'POST', '/auth/login', { body: { email, password } })
+  if (r.status !== 200) throw new Error(`login ${email}: ${r.status} ${JSON.stringify(r.body)}`)
+  return r.body.token as string
 }
