@@ -24,6 +24,10 @@ export interface ShopConfig {
   nodeEnv: 'development' | 'production' | 'test'
   /** Fastify's (pino) log level; `silent`: no logger. */
   logLevel: (typeof LOG_LEVELS)[number]
+  /** The payment simulator's delay per charge, in ms. */
+  paymentLatencyMs: number
+  /** The share of charges the payment simulator declines, 0 to 1. */
+  paymentFailureRate: number
 }
 
 /** A variable with a bad value: `code` is stable, `variable` names it. */
@@ -56,6 +60,15 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   if (raw === undefined) return fallback
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
     throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`)
+  }
+  return Number(raw)
+}
+
+function rate(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(raw)) {
+    throw new ConfigError(name, `expected a number from 0 to 1, got "${raw}"`)
   }
   return Number(raw)
 }
@@ -149,5 +162,7 @@ export function loadConfig(env: Env = process.env): ShopConfig {
     cursorSecret: cursorSecret(env, dataDir),
     nodeEnv: nodeEnv as ShopConfig['nodeEnv'],
     logLevel: logLevel as ShopConfig['logLevel'],
+    paymentLatencyMs: int(env, 'SHOP_PAYMENT_LATENCY_MS', 50, 0, 60_000),
+    paymentFailureRate: rate(env, 'SHOP_PAYMENT_FAILURE_RATE', 0),
   })
 }

@@ -11,6 +11,14 @@ const STATUS = {
   /** A cart line would go over the most one order may hold. */
   SHOP_ERR_QUANTITY: 422,
   SHOP_ERR_OUT_OF_STOCK: 422,
+  SHOP_ERR_EMPTY_CART: 422,
+  /** An Idempotency-Key sent again with a different request. */
+  SHOP_ERR_IDEMPOTENCY_KEY_REUSED: 422,
+  /** The cart's total is not the `expectedTotal` the client showed (a price changed). */
+  SHOP_ERR_PRICE_CHANGED: 409,
+  /** A transition the order's state does not allow (paying a paid order, a payment in progress). */
+  SHOP_ERR_ORDER_STATE: 409,
+  SHOP_ERR_PAYMENT_DECLINED: 402,
 } as const
 
 export type ShopErrorCode = keyof typeof STATUS

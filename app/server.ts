@@ -10,12 +10,23 @@ import { authRoutes, type LoginLimits } from './routes/auth.ts'
 import { cartRoutes } from './routes/cart.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { docsRoutes } from './routes/docs.ts'
+import { ordersRoutes } from './routes/orders.ts'
 import { createAuth } from './services/auth.ts'
 import { createCart } from './services/cart.ts'
 import { createCatalog } from './services/catalog.ts'
+import { createOrders } from './services/orders.ts'
+import { createPaymentSimulator, type PaymentProvider } from './services/payments.ts'
 
 export interface ServerDeps {
-  config: Pick<ShopConfig, 'cursorSecret' | 'logLevel' | 'redisUrl' | 'cacheNamespace'>
+  config: Pick<
+    ShopConfig,
+    | 'cursorSecret'
+    | 'logLevel'
+    | 'redisUrl'
+    | 'cacheNamespace'
+    | 'paymentLatencyMs'
+    | 'paymentFailureRate'
+  >
   db: Db
   cache: TieredCache
   /**
@@ -25,6 +36,8 @@ export interface ServerDeps {
   shedding?: boolean
   /** Login attempts allowed per client address and per account (default: `loginLimitDefaults`). */
   loginLimits?: LoginLimits
+  /** The payment provider (default: the simulator, with the config's latency and failure rate). */
+  payments?: PaymentProvider
 }
 
 export async function buildServer({
@@ -33,6 +46,10 @@ export async function buildServer({
   cache,
   shedding = true,
   loginLimits,
+  payments = createPaymentSimulator({
+    latencyMs: config.paymentLatencyMs,
+    failureRate: config.paymentFailureRate,
+  }),
 }: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -56,6 +73,10 @@ export async function buildServer({
   const auth = createAuth({ db, cache })
   await app.register(authRoutes, { auth, limiter, ...(loginLimits ? { loginLimits } : {}) })
   await app.register(cartRoutes, { auth, cart: createCart({ db, cache }) })
+  await app.register(ordersRoutes, {
+    auth,
+    orders: createOrders({ db, cache, payments, cursorSecret: config.cursorSecret }),
+  })
   await app.register(docsRoutes, { openapi })
   return app
 }

@@ -11,6 +11,7 @@ import { migrate, openResources, type Resources } from '../../app/resources.ts'
 import type { LoginLimits } from '../../app/routes/auth.ts'
 import { seedShop } from '../../app/seed/seed.ts'
 import { buildServer } from '../../app/server.ts'
+import type { PaymentProvider } from '../../app/services/payments.ts'
 import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts'
 
 /** `shop_test_<random>`, created through the admin connection; `drop()` removes it. */
@@ -49,6 +50,7 @@ export interface TestShop {
 
 export interface ShopOptions {
   loginLimits?: LoginLimits
+  payments?: PaymentProvider
 }
 
 /** A built server listening on a spare port of 127.0.0.1. */
