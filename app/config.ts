@@ -28,6 +28,10 @@ export interface ShopConfig {
   paymentLatencyMs: number
   /** The share of charges the payment simulator declines, 0 to 1. */
   paymentFailureRate: number
+  /** The address links in mail point to (`SHOP_PUBLIC_URL`; default http://localhost:PORT). */
+  publicUrl: string
+  /** Where the default mailer writes one file per message: `dataDir/mail`. */
+  mailDir: string
 }
 
 /** A variable with a bad value: `code` is stable, `variable` names it. */
@@ -149,12 +153,14 @@ export function loadConfig(env: Env = process.env): ShopConfig {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`)
   }
   const dataDir = resolve(read(env, 'SHOP_DATA_DIR') ?? '.data')
+  const port = int(env, 'PORT', 3000, 0, 65_535)
+  const publicUrl = url(env, 'SHOP_PUBLIC_URL', /^https?:\/\/\S+$/, 'http(s)://')
   return Object.freeze({
     databaseUrl,
     replicaUrls: Object.freeze(replicaUrls),
     redisUrl: url(env, 'REDIS_URL', REDIS_URL, 'redis://'),
     cacheNamespace: namespace(env),
-    port: int(env, 'PORT', 3000, 0, 65_535),
+    port,
     host: read(env, 'HOST') ?? '0.0.0.0',
     workers,
     dataDir,
@@ -164,5 +170,7 @@ export function loadConfig(env: Env = process.env): ShopConfig {
     logLevel: logLevel as ShopConfig['logLevel'],
     paymentLatencyMs: int(env, 'SHOP_PAYMENT_LATENCY_MS', 50, 0, 60_000),
     paymentFailureRate: rate(env, 'SHOP_PAYMENT_FAILURE_RATE', 0),
+    publicUrl: (publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    mailDir: join(dataDir, 'mail'),
   })
 }

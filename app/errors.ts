@@ -4,6 +4,8 @@
 const STATUS = {
   /** No session, an expired or revoked one, or a failed login: the same answer for all. */
   SHOP_ERR_UNAUTHORIZED: 401,
+  /** Signed in, but not allowed (a catalog change by someone who is not an administrator). */
+  SHOP_ERR_FORBIDDEN: 403,
   SHOP_ERR_EMAIL_TAKEN: 409,
   SHOP_ERR_WEAK_PASSWORD: 422,
   /** An e-mail verification token that is unknown, used or expired. */

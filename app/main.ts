@@ -1,13 +1,16 @@
 // `npm start`: configuration → migrations → demo data on first start →
-// listen → print the URLs. SIGINT/SIGTERM: stop accepting, drain in-flight
-// requests, close the database and the cache, exit 0. WORKERS=n runs n
-// processes under node:cluster sharing the port (the primary migrates and
-// seeds once, before forking).
+// listen → start the mail (outbox) worker → print the URLs. SIGINT/SIGTERM:
+// stop accepting, drain in-flight requests, stop the worker, close the
+// database and the cache, exit 0. WORKERS=n runs n processes under
+// node:cluster sharing the port (the primary migrates and seeds once, before
+// forking); each runs a mail worker, which SKIP LOCKED keeps apart.
 import cluster from 'node:cluster'
 import { ConfigError, loadConfig, type ShopConfig } from './config.ts'
 import { migrate, openResources } from './resources.ts'
 import { DEMO_COUNTS, isEmpty, seedShop } from './seed/seed.ts'
 import { buildServer } from './server.ts'
+import { folderMailer } from './services/mailer.ts'
+import { createOutbox } from './services/outbox.ts'
 
 /** A shutdown that takes longer than this is cut short (exit 1). */
 const SHUTDOWN_MS = 10_000
@@ -72,11 +75,20 @@ async function serve(config: ShopConfig, alone: boolean): Promise<void> {
   const resources = openResources(config)
   if (alone) await prepareDb(resources.db)
   const app = await buildServer({ config, db: resources.db, cache: resources.cache })
+  // Every process runs the mail worker: SKIP LOCKED keeps them from sharing a job.
+  const outbox = createOutbox({
+    db: resources.db,
+    mailer: folderMailer(config.mailDir),
+    publicUrl: config.publicUrl,
+    onError: (err) => console.error('shop: outbox run failed:', err),
+  })
   onSignal(async () => {
     await app.close() // stops accepting, waits for in-flight requests
+    await outbox.stop() // lets a batch in progress finish and mark its jobs
     await resources.close()
   })
   await app.listen({ port: config.port, host: config.host })
+  outbox.start()
   const address = app.server.address()
   if (alone && address !== null && typeof address === 'object') printUrls(config, address.port)
 }

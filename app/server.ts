@@ -61,9 +61,6 @@ export async function buildServer({
   // its normal state: shed on loop delay only, not on utilization.
   const shed = !shedding ? false : db.embedded ? { maxEventLoopUtilization: false as const } : {}
   await app.register(hotpath, { cache, db, shedding: shed })
-  await app.register(catalogRoutes, {
-    catalog: createCatalog({ db, cache, cursorSecret: config.cursorSecret }),
-  })
   // Limits live in Redis when there is one, so every instance counts together.
   const limiter = createRateLimiter<FastifyRequest>({
     ...(config.redisUrl === null ? {} : { redis: config.redisUrl }),
@@ -71,6 +68,10 @@ export async function buildServer({
   })
   app.addHook('onClose', () => limiter.close())
   const auth = createAuth({ db, cache })
+  await app.register(catalogRoutes, {
+    auth,
+    catalog: createCatalog({ db, cache, cursorSecret: config.cursorSecret }),
+  })
   await app.register(authRoutes, { auth, limiter, ...(loginLimits ? { loginLimits } : {}) })
   await app.register(cartRoutes, { auth, cart: createCart({ db, cache }) })
   await app.register(ordersRoutes, {

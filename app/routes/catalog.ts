@@ -2,19 +2,34 @@
 // are response-cached under the `products` tag, one product under its own.
 import type { FastifyPluginAsync } from 'fastify'
 import { HotpathError } from 'hotpath/errors'
+import { ShopError } from '../errors.ts'
 import {
   getProductSchema,
   listCategoriesSchema,
   listProductsSchema,
   searchProductsSchema,
+  updateProductSchema,
 } from '../schemas/catalog.ts'
-import { type Catalog, catalogTags, type ProductQuery } from '../services/catalog.ts'
+import type { Auth } from '../services/auth.ts'
+import {
+  type Catalog,
+  catalogTags,
+  type ProductChanges,
+  type ProductQuery,
+} from '../services/catalog.ts'
+import { authenticate, userOf } from './authenticate.ts'
 
 export interface CatalogRoutesOptions {
   catalog: Catalog
+  auth: Auth
 }
 
-export const catalogRoutes: FastifyPluginAsync<CatalogRoutesOptions> = async (app, { catalog }) => {
+const BODY_LIMIT = 16_384
+
+export const catalogRoutes: FastifyPluginAsync<CatalogRoutesOptions> = async (
+  app,
+  { catalog, auth },
+) => {
   app.get(
     '/api/categories',
     {
@@ -59,6 +74,21 @@ export const catalogRoutes: FastifyPluginAsync<CatalogRoutesOptions> = async (ap
     },
     async (request) => {
       const product = await catalog.getProduct(request.params.id)
+      if (product === null) {
+        throw new HotpathError('HP_ERR_HTTP_NOT_FOUND', [`product ${request.params.id}`])
+      }
+      return product
+    },
+  )
+
+  app.put<{ Params: { id: number }; Body: ProductChanges }>(
+    '/api/products/:id',
+    { schema: updateProductSchema, bodyLimit: BODY_LIMIT, onRequest: authenticate(auth) },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      if (!(await auth.isAdmin(userOf(request).id)))
+        throw new ShopError('SHOP_ERR_FORBIDDEN', 'Only administrators may change products')
+      const product = await catalog.updateProduct(request.params.id, request.body)
       if (product === null) {
         throw new HotpathError('HP_ERR_HTTP_NOT_FOUND', [`product ${request.params.id}`])
       }

@@ -115,6 +115,38 @@ export const getProductSchema = {
   response: { 200: product, 400: problem, 404: problem },
 } as const
 
+export const updateProductSchema = {
+  summary: 'Change a product’s name, price or description (administrators only)',
+  tags: ['catalog'],
+  headers: {
+    type: 'object',
+    properties: {
+      authorization: { type: 'string', description: 'Bearer <token> (from POST /auth/login)' },
+    },
+  },
+  params: { type: 'object', required: ['id'], properties: { id } },
+  body: {
+    type: 'object',
+    // At least one known field (Fastify drops unknown ones before this is checked).
+    anyOf: [{ required: ['name'] }, { required: ['price'] }, { required: ['description'] }],
+    additionalProperties: false,
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
+      price: { ...price, pattern: '^\\d{1,10}\\.\\d{2}$' },
+      description: { type: ['string', 'null'], maxLength: 5000 },
+    },
+  },
+  response: {
+    200: product,
+    400: problem,
+    401: problem,
+    403: problem,
+    404: problem,
+    413: problem,
+    415: problem,
+  },
+} as const
+
 export const searchProductsSchema = {
   summary: 'Full-text search on name and description, best match first',
   tags: ['catalog'],

@@ -41,6 +41,8 @@ export interface Auth {
   /** The profile, read through the cache; `null` when the account is gone. */
   profile(id: number): Promise<Profile | null>
   updateProfile(id: number, changes: { name: string }): Promise<Profile>
+  /** Whether the account may change the catalog (read from the primary on every call). */
+  isAdmin(id: number): Promise<boolean>
 }
 
 export interface AuthOptions {
@@ -242,6 +244,16 @@ export function createAuth({
     },
 
     profile,
+
+    async isAdmin(id) {
+      // Not cached: it guards writes, which are rare, and a revoked right takes effect at once.
+      const { rows } = await db.query<{ is_admin: boolean }>(
+        'SELECT is_admin FROM users WHERE id = $1',
+        [id],
+        { primary: true, name: 'users.isAdmin' },
+      )
+      return rows[0]?.is_admin === true
+    },
 
     async updateProfile(id, { name }) {
       const { rows } = await db.query<Profile>(

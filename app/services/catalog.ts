@@ -42,12 +42,21 @@ export interface SearchPage {
   pagination: { limit: number; offset: number; hasMore: boolean }
 }
 
+/** The fields an update may change; an absent one is kept. */
+export interface ProductChanges {
+  name?: string
+  price?: string
+  description?: string | null
+}
+
 export interface Catalog {
   categories(): Promise<Category[]>
   listProducts(query: ProductQuery): Promise<KeysetPage<ProductSummary>>
   /** `null` when there is no such product. */
   getProduct(id: number): Promise<Product | null>
   search(q: string, limit: number, offset: number): Promise<SearchPage>
+  /** Changes a product and invalidates it and every listing; `null` when there is none. */
+  updateProduct(id: number, changes: ProductChanges): Promise<Product | null>
 }
 
 interface SummaryRow {
@@ -88,6 +97,11 @@ FROM products p, websearch_to_tsquery('english', $1) q
 WHERE p.search @@ q
 ORDER BY rank DESC, p.id
 LIMIT $2 OFFSET $3`
+
+// $5: whether the description was given (a null one clears it).
+const UPDATE_SQL = `UPDATE products SET name = coalesce($2, name), price = coalesce($3::numeric, price),
+  description = CASE WHEN $5 THEN $4 ELSE description END, updated_at = now()
+WHERE id = $1`
 
 export interface CatalogOptions {
   db: Db
@@ -165,6 +179,27 @@ export function createCatalog({ db, cache, cursorSecret }: CatalogOptions): Cata
         { tier: 'warm', tags: [catalogTags.product(id)] },
       )
       return product ?? null
+    },
+
+    async updateProduct(id, changes) {
+      return db.transaction(async (tx) => {
+        // The tags are invalidated after COMMIT, in data and response caches, on every instance.
+        const { rowCount } = await tx.query(
+          UPDATE_SQL,
+          [
+            id,
+            changes.name ?? null,
+            changes.price ?? null,
+            changes.description ?? null,
+            changes.description !== undefined,
+          ],
+          { name: 'products.update', invalidates: [catalogTags.product(id), catalogTags.listings] },
+        )
+        if (rowCount === 0) return null
+        // Read in the transaction: the answer is the row this write made.
+        const { rows } = await tx.query<Product>(PRODUCT_SQL, [id], { name: 'products.get' })
+        return rows[0] ?? null
+      })
     },
 
     async search(q, limit, offset) {
