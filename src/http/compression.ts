@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { Transform } from 'node:stream'
 import { HotpathError } from '../errors.ts'
@@ -49,7 +50,11 @@ export interface CompressionOptions {
   exclude?: readonly string[]
   /** Which `Content-Type`s to compress. Default: {@link isCompressibleType}. */
   compressible?: (contentType: string) => boolean
-  /** Bodies up to this many bytes are compressed synchronously; larger ones on the thread pool. Default: 1 MiB. */
+  /**
+   * Bodies up to this many bytes are compressed synchronously; larger ones on the
+   * thread pool. Default: 8 KiB with more than one CPU (the pool adds cores the
+   * event loop cannot), 1 MiB on one CPU.
+   */
   syncLimit?: number
 }
 
@@ -61,7 +66,8 @@ export const compressionDefaults = Object.freeze({
   threshold: 1024,
   ...levelDefaults,
   exclude: Object.freeze(['/health', '/metrics']),
-  syncLimit: 1024 * 1024,
+  // Measured on 2 cores with a 20 KB body: on the pool, 1.26× @fastify/compress; synchronous, ~1.0×.
+  syncLimit: availableParallelism() > 1 ? 8 * 1024 : 1024 * 1024,
 })
 
 // application/* subtypes worth compressing (besides +json and +xml)
