@@ -64,6 +64,8 @@ const table = {
   HP_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type: %s' },
   // guide
   HP_ERR_GUIDE_STATE: { status: 500, message: '%s: %s' },
+  // load
+  HP_ERR_LOAD_INVALID_THRESHOLD: { status: 500, message: 'Invalid threshold "%s": %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table
