@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { type IncomingHttpHeaders, request, type Server } from 'node:http'
+import { request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
@@ -27,39 +27,9 @@ import { expressCompression } from '../../src/http/express/compression.ts'
 import { fastifyCompression } from '../../src/http/fastify/compression.ts'
 import { negotiateEncoding, parseAcceptEncoding } from '../../src/http/negotiate.ts'
 
+import { decode, raw } from '../helpers/http.ts'
+
 const code = (c: string) => (err: unknown) => isHotpathError(err) && err.code === c
-
-interface Raw {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** A request over real HTTP that keeps the raw bytes (fetch would decode them). */
-function raw(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
-      )
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-function decode(r: Raw): Buffer {
-  const e = r.headers['content-encoding']
-  return e === undefined ? r.body : decompressSync(r.body, e as 'br')
-}
 
 const items = Array.from({ length: 150 }, (_, i) => ({
   id: i,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { type IncomingHttpHeaders, request, type Server } from 'node:http'
+import type { IncomingHttpHeaders, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
@@ -25,33 +25,10 @@ import {
 import { eventually, REDIS_URL, unless } from '../helpers/services.ts'
 
 const skip = await unless('redis')
+
+import { type Raw, raw } from '../helpers/http.ts'
+
 const code = (c: string) => (err: unknown) => isHotpathError(err) && err.code === c
-
-interface Raw {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-function raw(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
-      )
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 function text(r: Raw): string {
   const e = r.headers['content-encoding']
