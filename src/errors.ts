@@ -66,6 +66,9 @@ const table = {
   HP_ERR_GUIDE_STATE: { status: 500, message: '%s: %s' },
   // load
   HP_ERR_LOAD_INVALID_THRESHOLD: { status: 500, message: 'Invalid threshold "%s": %s' },
+  HP_ERR_LOAD_INVALID_SCENARIO: { status: 500, message: 'Invalid scenario %s: %s' },
+  HP_ERR_LOAD_SCENARIO_FILE: { status: 500, message: 'Cannot load scenario file %s: %s' },
+  HP_ERR_LOAD_INVALID_RESULT: { status: 500, message: 'Not a hotpath load result (%s): %s' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof table

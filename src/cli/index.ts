@@ -5,6 +5,7 @@ import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { createCache } from 'hotpath/cache'
+import { exitFor, load, report } from './load.ts'
 
 const { version } = createRequire(import.meta.url)('hotpath/package.json') as { version: string }
 
@@ -13,6 +14,8 @@ const HELP = `hotpath ${version}: make Node.js HTTP APIs fast and keep them fast
 Usage: hotpath <command>
 
 Commands:
+  load         run load-test scenarios (hotpath load --help)
+  report       HTML report of a load result, or merge results (hotpath report --help)
   demo         a one-minute tour of the tiered cache: cold vs warm reads,
                1,000 concurrent callers sharing one load, tag invalidation,
                stats (L1 only; set REDIS_URL to add L2 on Redis)
@@ -21,8 +24,6 @@ Commands:
 Options:
   -h, --help     show this help
   -v, --version  print the version
-
-Coming in later versions: serve, load, report.
 `
 
 /** A slow data source: ~100 ms per call, counting its calls. */
@@ -135,11 +136,10 @@ async function main(argv: string[]): Promise<number> {
       }
       await demo()
       return 0
-    case 'serve':
     case 'load':
+      return load(rest)
     case 'report':
-      console.error(`hotpath ${command}: not in this version yet (coming in a later one)`)
-      return 2
+      return report(rest)
     default:
       console.error(`hotpath: unknown command "${command}"\n`)
       process.stderr.write(HELP)
@@ -152,7 +152,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (err: unknown) => {
-    console.error(`hotpath: ${err instanceof Error ? err.message : String(err)}`)
-    process.exitCode = 1
+    const { message, code } = exitFor(err)
+    console.error(`hotpath: ${message}`)
+    process.exitCode = code
   },
 )

@@ -1,4 +1,7 @@
 export { HotpathError, isHotpathError } from '../errors.ts'
+export { CookieJar } from './cookies.ts'
+export { type DataRows, loadDataFile } from './data.ts'
+export { type Duration, formatDuration, parseDuration } from './duration.ts'
 export {
   type ArrivalLatency,
   createArrivalLatency,
@@ -8,6 +11,31 @@ export {
   LATENCY_MIN_US,
   type LatencyHistogram,
 } from './histogram.ts'
+export { type LoadPlan, type PlanOptions, planLoad } from './plan.ts'
+export {
+  parseRunResult,
+  RESULT_FORMAT,
+  RESULT_VERSION,
+  type RunResult,
+  type ScenarioSummary,
+  type ThresholdOutcome,
+  type TimelinePoint,
+} from './result.ts'
+export { type LoadOptions, type Progress, passed, runLoad } from './run.ts'
+export { METRICS, type MetricKind, type SeriesRecord, SeriesStore } from './samples.ts'
+export {
+  type ConstantArrivalRateScenario,
+  type ConstantVusScenario,
+  defineScenario,
+  EXECUTORS,
+  type ExecutorName,
+  type RampingArrivalRateScenario,
+  type RampingVusScenario,
+  type ResolvedScenario,
+  type ScenarioOptions,
+  type Stage,
+} from './scenario.ts'
+export { formatSummary } from './summary.ts'
 export {
   evaluateThreshold,
   evaluateThresholds,
@@ -22,3 +50,4 @@ export {
   type ThresholdSpec,
   type ThresholdsConfig,
 } from './thresholds.ts'
+export type { RequestOptions, Response, VU } from './vu.ts'

@@ -201,7 +201,8 @@ export function evaluateThreshold(
   threshold: Threshold,
   values: MetricValues | undefined,
 ): ThresholdResult {
-  const empty = values === undefined || values.count === 0
+  // A counter that was never incremented holds a 0 (`value` set): that is data.
+  const empty = values === undefined || (values.count === 0 && values.value === undefined)
   const actual = empty ? undefined : actualOf(threshold.aggregate, values)
   if (actual === undefined || Number.isNaN(actual)) {
     return { threshold, ok: false, actual: undefined, noData: true }

@@ -1,0 +1,115 @@
+import { HotpathError } from '../errors.ts'
+import type { SeriesRecord } from './samples.ts'
+import type { ExecutorName } from './scenario.ts'
+
+/**
+ * What `hotpath load --out result.json` writes: every series with its HDR
+ * histogram and a per-second timeline, also with histograms, so results
+ * from several machines add up exactly (`hotpath report merge`) and the
+ * HTML report can be drawn later from the file alone.
+ */
+export const RESULT_FORMAT = 'hotpath-load-result'
+export const RESULT_VERSION = 1
+
+/** One second of the run, all workers (and merged machines) added up. */
+export interface TimelinePoint {
+  /** Seconds since the run's start (`startedAtMs`). */
+  readonly t: number
+  readonly reqs: number
+  /** Requests that failed (network error or an unexpected status). */
+  readonly failed: number
+  readonly iterations: number
+  readonly dropped: number
+  readonly checks: number
+  readonly checksFailed: number
+  /** VUs allocated at the end of the second. */
+  readonly vus: number
+  readonly bytesReceived: number
+  /** `http_req_duration` of the second (corrected in arrival-rate scenarios), in ms; 0 without requests. */
+  readonly avg: number
+  readonly p50: number
+  readonly p90: number
+  readonly p95: number
+  readonly p99: number
+  readonly max: number
+  /** The second's encoded latency histogram, for merging. */
+  readonly latency: string
+}
+
+export interface ThresholdOutcome {
+  /** The key as written, with any implied `scenario:` filter: `http_req_duration{name:login}`. */
+  readonly key: string
+  /** The expression: `p(95)<200`. */
+  readonly threshold: string
+  readonly abortOnFail: boolean
+  readonly ok: boolean
+  /** The measured aggregate; null when the metric had no samples. */
+  readonly actual: number | null
+  readonly noData: boolean
+}
+
+export interface ScenarioSummary {
+  readonly name: string
+  readonly file: string
+  readonly executor: ExecutorName
+  /** Arrival-rate (open model): latency is corrected for coordinated omission. */
+  readonly open: boolean
+  readonly durationMs: number
+  readonly maxVUs: number
+}
+
+export interface RunResult {
+  readonly format: typeof RESULT_FORMAT
+  readonly version: typeof RESULT_VERSION
+  /** ISO time and epoch milliseconds of the run's start. */
+  readonly startedAt: string
+  readonly startedAtMs: number
+  readonly durationMs: number
+  /** How many runs were merged into this one (1 for a plain run). */
+  readonly runs: number
+  readonly scenarios: readonly ScenarioSummary[]
+  readonly thresholds: readonly ThresholdOutcome[]
+  readonly series: readonly SeriesRecord[]
+  readonly timeline: readonly TimelinePoint[]
+  /** Dropped iterations, missed rates, journey errors: printed loudly and kept here. */
+  readonly warnings: readonly string[]
+  /** Why the run stopped early (a threshold with abortOnFail, an interrupt); null when it ran out. */
+  readonly aborted: string | null
+}
+
+function invalid(where: string, why: string): HotpathError<'HP_ERR_LOAD_INVALID_RESULT'> {
+  return new HotpathError('HP_ERR_LOAD_INVALID_RESULT', [where, why])
+}
+
+/** Parses and checks a result file's text; `where` names it in errors. */
+export function parseRunResult(text: string, where: string): RunResult {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch (err) {
+    throw invalid(where, `not JSON (${(err as Error).message})`)
+  }
+  const r = v as Partial<RunResult> | null
+  if (r === null || typeof r !== 'object' || r.format !== RESULT_FORMAT) {
+    throw invalid(where, `"format" is not "${RESULT_FORMAT}"`)
+  }
+  if (r.version !== RESULT_VERSION) {
+    throw invalid(where, `version ${String(r.version)} is not ${RESULT_VERSION}`)
+  }
+  for (const f of ['series', 'timeline', 'thresholds', 'scenarios', 'warnings'] as const) {
+    if (!Array.isArray(r[f])) throw invalid(where, `"${f}" is not an array`)
+  }
+  if (typeof r.startedAtMs !== 'number' || typeof r.durationMs !== 'number') {
+    throw invalid(where, '"startedAtMs" and "durationMs" must be numbers')
+  }
+  for (const s of r.series ?? []) {
+    if (
+      typeof s?.metric !== 'string' ||
+      typeof s.count !== 'number' ||
+      typeof s.tags !== 'object'
+    ) {
+      throw invalid(where, 'a series lacks metric, tags or count')
+    }
+  }
+  return r as RunResult
+}
