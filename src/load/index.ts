@@ -11,7 +11,9 @@ export {
   LATENCY_MIN_US,
   type LatencyHistogram,
 } from './histogram.ts'
+export { mergeResults } from './merge.ts'
 export { type LoadPlan, type PlanOptions, planLoad } from './plan.ts'
+export { type ReportOptions, renderReport } from './report.ts'
 export {
   parseRunResult,
   RESULT_FORMAT,

@@ -1,4 +1,5 @@
 import { HotpathError } from '../errors.ts'
+import type { LatencyHistogram } from './histogram.ts'
 import type { SeriesRecord } from './samples.ts'
 import type { ExecutorName } from './scenario.ts'
 
@@ -34,6 +35,31 @@ export interface TimelinePoint {
   readonly max: number
   /** The second's encoded latency histogram, for merging. */
   readonly latency: string
+}
+
+/** A point's counters, without its latency figures. */
+export type TimelineCounts = Omit<
+  TimelinePoint,
+  't' | 'avg' | 'p50' | 'p90' | 'p95' | 'p99' | 'max' | 'latency'
+>
+
+/** A timeline point from a second's counters and latency histogram. */
+export function timelinePoint(
+  t: number,
+  counts: TimelineCounts,
+  h: LatencyHistogram,
+): TimelinePoint {
+  return {
+    t,
+    ...counts,
+    avg: h.avg,
+    p50: h.percentile(50),
+    p90: h.percentile(90),
+    p95: h.percentile(95),
+    p99: h.percentile(99),
+    max: h.max,
+    latency: h.encode(),
+  }
 }
 
 export interface ThresholdOutcome {

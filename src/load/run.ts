@@ -13,15 +13,11 @@ import {
   type RunResult,
   type ThresholdOutcome,
   type TimelinePoint,
+  timelinePoint,
 } from './result.ts'
-import { METRICS, SeriesStore } from './samples.ts'
+import { SeriesStore } from './samples.ts'
 import { arrivalTotal } from './schedule.ts'
-import {
-  evaluateThreshold,
-  type MetricValues,
-  type Threshold,
-  type ThresholdResult,
-} from './thresholds.ts'
+import { evaluateThreshold, type Threshold, type ThresholdResult } from './thresholds.ts'
 
 /**
  * The coordinator: plans the run (every check before any load), starts the
@@ -89,13 +85,6 @@ export function outcome(r: ThresholdResult): ThresholdOutcome {
   }
 }
 
-/** A metric's values for thresholds; a counter never incremented is a real 0. */
-export function lookup(store: SeriesStore, elapsedMs: number) {
-  return (metric: string, tags: Readonly<Record<string, string>>): MetricValues | undefined =>
-    store.values(metric, tags, elapsedMs) ??
-    (METRICS[metric] === 'counter' ? { count: 0, rate: 0, value: 0 } : undefined)
-}
-
 async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
   const maxVUs = plan.scenarios.reduce((n, s) => n + s.maxVUs, 0)
   const count = Math.max(1, Math.min(o.workers ?? availableParallelism(), maxVUs))
@@ -125,25 +114,8 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
   const startEpoch = performance.timeOrigin + performance.now() + 200
   const finalize = (t: number, acc: Acc) => {
     timeline.delete(t)
-    const h = acc.latency
-    const point: TimelinePoint = {
-      t,
-      reqs: acc.reqs,
-      failed: acc.failed,
-      iterations: acc.iterations,
-      dropped: acc.dropped,
-      checks: acc.checks,
-      checksFailed: acc.checksFailed,
-      vus: acc.vus,
-      bytesReceived: acc.bytesReceived,
-      avg: h.avg,
-      p50: h.percentile(50),
-      p90: h.percentile(90),
-      p95: h.percentile(95),
-      p99: h.percentile(99),
-      max: h.max,
-      latency: h.encode(),
-    }
+    const { reported: _, latency, ...counts } = acc
+    const point = timelinePoint(t, counts, latency)
     points.push(point)
     totals = {
       reqs: totals.reqs + acc.reqs,
@@ -166,7 +138,7 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
     if (stopped) return
     for (const t of plan.thresholds) {
       if (!t.abortOnFail || elapsedMs < t.delayAbortEvalMs) continue
-      const r = evaluateThreshold(t, lookup(store, elapsedMs)(t.metric, t.tags))
+      const r = evaluateThreshold(t, store.lookup(elapsedMs)(t.metric, t.tags))
       if (!r.ok && !r.noData) {
         stop(
           `threshold ${outcome(r).key}: ${outcome(r).threshold} failed (${r.actual?.toFixed(3)}) with abortOnFail`,
@@ -269,7 +241,7 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
   store.gauge('vus_max', vusMax)
   store.gauge('vus', points.at(-1)?.vus ?? 0)
   const results = plan.thresholds.map((t: Threshold) =>
-    evaluateThreshold(t, lookup(store, durationMs)(t.metric, t.tags)),
+    evaluateThreshold(t, store.lookup(durationMs)(t.metric, t.tags)),
   )
   return {
     format: RESULT_FORMAT,

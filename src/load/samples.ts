@@ -182,6 +182,15 @@ export class SeriesStore {
     return combine(matches, elapsedMs)
   }
 
+  /** A threshold lookup over this store; a counter never incremented is a real 0, not missing data. */
+  lookup(
+    elapsedMs: number,
+  ): (metric: string, tags: Readonly<Record<string, string>>) => MetricValues | undefined {
+    return (metric, tags) =>
+      this.values(metric, tags, elapsedMs) ??
+      (METRICS[metric] === 'counter' ? { count: 0, rate: 0, value: 0 } : undefined)
+  }
+
   /** Distinct values of one tag among a metric's series, e.g. every request `name`. */
   tagValues(metric: string, tag: string): string[] {
     const seen = new Set<string>()

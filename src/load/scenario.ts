@@ -280,9 +280,11 @@ export function resolveScenario(raw: unknown, o: ResolveOptions): ResolvedScenar
       const timeUnitMs = duration('timeUnit', 1000)
       if (timeUnitMs <= 0) throw field('timeUnit', 'must be longer than 0')
       const perMs = scale / timeUnitMs
-      const vus = scaleCount(count('preAllocatedVUs', { min: 1 }), scale)
-      const maxVUs = scaleCount(count('maxVUs', { min: 1, fallback: vus }), scale)
-      if (maxVUs < vus) throw field('maxVUs', `${maxVUs} is below preAllocatedVUs ${vus}`)
+      const rawVus = count('preAllocatedVUs', { min: 1 })
+      const rawMax = count('maxVUs', { min: 1, fallback: rawVus })
+      if (rawMax < rawVus) throw field('maxVUs', `${rawMax} is below preAllocatedVUs ${rawVus}`)
+      const vus = scaleCount(rawVus, scale)
+      const maxVUs = scaleCount(rawMax, scale)
       const maxLagMs = duration('maxLag', 10_000)
       const open = { vus, maxVUs, timeUnitMs, maxLagMs, open: true, gracefulRampDownMs: 0 }
       if (executor === 'constant-arrival-rate') {

@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type RunResult, runLoad, SeriesStore } from 'hotpath/load'
+import { startTarget, type Target } from '../helpers/target.ts'
 
 // The runner against a local server whose latency the test sets: every
 // figure the runner reports is checked against what the server did.
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void
-let handler: Handler = (_req, res) => res.end('ok')
-let served = 0
-let server: Server
+type Handler = Target['handler']
+let target: Target
 let baseUrl = ''
 const dir = mkdtempSync(join(tmpdir(), 'hotpath-load-'))
 
@@ -37,24 +34,18 @@ function delayed(ms: number): Handler {
 }
 
 before(async () => {
-  server = createServer((req, res) => {
-    served++
-    handler(req, res)
-  })
-  server.keepAliveTimeout = 60_000
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  target = await startTarget()
+  baseUrl = target.url
 })
 
 after(async () => {
-  server.closeAllConnections()
-  await new Promise((r) => server.close(r))
+  await target.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
 describe('load runner', () => {
   it('reports a fixed 10 ms server delay as p50 ≈ 10 ms', async () => {
-    handler = delayed(10)
+    target.handler = delayed(10)
     const file = scenario(
       'fixed',
       `export default { executor: 'constant-vus', vus: 5, duration: '2s', async journey(vu) { await vu.get('/item') } }`,
@@ -70,7 +61,7 @@ describe('load runner', () => {
 
   it('shows a 1 s server stall in the corrected p99 of an arrival-rate run, not in the uncorrected one', async () => {
     let n = 0
-    handler = (_req, res) => {
+    target.handler = (_req, res) => {
       // Stop the world once, as a GC pause or a blocking call would.
       if (++n === 150) {
         const until = Date.now() + 1000
@@ -97,7 +88,7 @@ describe('load runner', () => {
   })
 
   it('keeps the arrival rate within 2 % of the target when the server keeps up', async () => {
-    handler = delayed(2)
+    target.handler = delayed(2)
     const file = scenario(
       'rate',
       `export default { executor: 'constant-arrival-rate', rate: 200, duration: '5s',
@@ -114,7 +105,7 @@ describe('load runner', () => {
   })
 
   it('ramps arrival rates and VUs along their stages', async () => {
-    handler = delayed(1)
+    target.handler = delayed(1)
     const file = scenario(
       'ramps',
       `export default [
@@ -139,7 +130,7 @@ describe('load runner', () => {
   })
 
   it('keeps a logged-in session per VU, runs checks and groups, reads JSON and CSV data', async () => {
-    handler = (req, res) => {
+    target.handler = (req, res) => {
       const sid = /sid=(\w+)/.exec(req.headers.cookie ?? '')?.[1]
       if (req.url === '/login' && req.method === 'POST') {
         let body = ''
@@ -194,7 +185,7 @@ describe('load runner', () => {
   })
 
   it('stops at the iteration cap, counts journey errors and dropped iterations', async () => {
-    handler = delayed(30)
+    target.handler = delayed(30)
     const file = scenario(
       'caps',
       `export default [
@@ -236,7 +227,7 @@ describe('load runner', () => {
   })
 
   it('aborts on a failing threshold with abortOnFail after its delay', async () => {
-    handler = (_req, res) => {
+    target.handler = (_req, res) => {
       res.statusCode = 500
       res.end()
     }
@@ -254,7 +245,7 @@ describe('load runner', () => {
   })
 
   it('sends nothing when a scenario or threshold is malformed', async () => {
-    served = 0
+    target.served = 0
     const cases: [string, RegExp][] = [
       [
         `export default { executor: 'constant-users', vus: 1, duration: '1s', journey() {} }`,
@@ -306,6 +297,6 @@ describe('load runner', () => {
       runLoad({ files: [join(dir, 'nope.ts')], baseUrl }),
       /nope\.ts: no such file/,
     )
-    assert.equal(served, 0)
+    assert.equal(target.served, 0)
   })
 })
