@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { TieredCache } from 'hotpath/cache'
 import type { Db } from 'hotpath/db'
 import { createRateLimiter, fastify as hotpath } from 'hotpath/http'
+import { createMetrics } from 'hotpath/metrics'
 import type { ShopConfig } from './config.ts'
 import { collectOpenApi } from './openapi.ts'
 import { authRoutes, type LoginLimits } from './routes/auth.ts'
@@ -16,6 +17,7 @@ import { createCart } from './services/cart.ts'
 import { createCatalog } from './services/catalog.ts'
 import { createOrders } from './services/orders.ts'
 import { createPaymentSimulator, type PaymentProvider } from './services/payments.ts'
+import { shopSlos } from './slo.ts'
 
 export interface ServerDeps {
   config: Pick<
@@ -60,7 +62,15 @@ export async function buildServer({
   // The embedded database runs on the event loop itself (WASM), so a busy loop is
   // its normal state: shed on loop delay only, not on utilization.
   const shed = !shedding ? false : db.embedded ? { maxEventLoopUtilization: false as const } : {}
-  await app.register(hotpath, { cache, db, shedding: shed })
+  const metrics = createMetrics({ slos: shopSlos })
+  metrics.slo.on('alert', (a) =>
+    app.log.warn(
+      { slo: a.slo, indicator: a.indicator, value: a.value },
+      `SLO ${a.previous} → ${a.state}`,
+    ),
+  )
+  app.addHook('onClose', async () => metrics.slo.close())
+  await app.register(hotpath, { cache, db, shedding: shed, metrics })
   // Limits live in Redis when there is one, so every instance counts together.
   const limiter = createRateLimiter<FastifyRequest>({
     ...(config.redisUrl === null ? {} : { redis: config.redisUrl }),

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { createCache } from 'hotpath/cache'
 import { exitFor, load, report } from './load.ts'
+import { slo } from './slo.ts'
 
 const { version } = createRequire(import.meta.url)('hotpath/package.json') as { version: string }
 
@@ -16,6 +17,7 @@ Usage: hotpath <command>
 Commands:
   load         run load-test scenarios (hotpath load --help)
   report       HTML report of a load result, or merge results (hotpath report --help)
+  slo rules    Prometheus rules from SLO targets (hotpath slo --help)
   demo         a one-minute tour of the tiered cache: cold vs warm reads,
                1,000 concurrent callers sharing one load, tag invalidation,
                stats (L1 only; set REDIS_URL to add L2 on Redis)
@@ -140,6 +142,8 @@ async function main(argv: string[]): Promise<number> {
       return load(rest)
     case 'report':
       return report(rest)
+    case 'slo':
+      return slo(rest)
     default:
       console.error(`hotpath: unknown command "${command}"\n`)
       process.stderr.write(HELP)

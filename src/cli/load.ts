@@ -16,6 +16,7 @@ import {
   renderReport,
   runLoad,
 } from 'hotpath/load'
+import { UsageError } from './usage.ts'
 
 export const LOAD_HELP = `Usage: hotpath load <scenario.ts> [more.ts …] [options]
 
@@ -39,8 +40,6 @@ report: a self-contained HTML page (charts, per-endpoint table, thresholds).
 merge:  adds results of runs on several machines into one: histograms are
         added, never averaged; thresholds are evaluated again on the sum.
 `
-
-class UsageError extends Error {}
 
 function fail(message: string): never {
   throw new UsageError(message)

@@ -9,12 +9,15 @@ export interface RequestMetricsOptions {
   path?: string | false
   /** JSON stats endpoint (`metrics.snapshot()`), or `false` for none. Default: `'/metrics.json'`. */
   jsonPath?: string | false
+  /** SLO status endpoint (`metrics.slo.status()` as JSON), or `false` for none. Default: `'/slo'`. */
+  sloPath?: string | false
 }
 
 /** Defaults, in one place. */
 export const requestMetricsDefaults = Object.freeze({
   path: '/metrics' as string | false,
   jsonPath: '/metrics.json' as string | false,
+  sloPath: '/slo' as string | false,
 })
 
 /** Headers of the JSON endpoint; the text one takes the registry's content type. */
@@ -33,6 +36,7 @@ export class RequestMetrics {
   readonly metrics: Metrics
   readonly path: string | false
   readonly jsonPath: string | false
+  readonly sloPath: string | false
   /** Headers of the text endpoint. */
   readonly textHeaders: Readonly<Record<string, string>>
 
@@ -42,6 +46,7 @@ export class RequestMetrics {
     this.metrics = o.metrics ?? createMetrics()
     this.path = checkPath('path', o.path ?? requestMetricsDefaults.path)
     this.jsonPath = checkPath('jsonPath', o.jsonPath ?? requestMetricsDefaults.jsonPath)
+    this.sloPath = checkPath('sloPath', o.sloPath ?? requestMetricsDefaults.sloPath)
     this.textHeaders = Object.freeze({
       'content-type': this.metrics.contentType,
       'cache-control': 'no-store',
@@ -56,6 +61,11 @@ export class RequestMetrics {
   /** The JSON body: `{ cache, database, pool, compression, …, timestamp }` from the providers. */
   async json(): Promise<string> {
     return JSON.stringify(await this.metrics.snapshot())
+  }
+
+  /** The SLO body: `{ slos: [{ name, state, requests, indicators }], timestamp }`. */
+  slo(): string {
+    return JSON.stringify({ slos: this.metrics.slo.status(), timestamp: Date.now() })
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import { HotpathError } from '../errors.ts'
+import { checkSloTargets, type SloTarget } from './slo.ts'
 
 /** Reads one part's stats for `snapshot()` (e.g. `() => cache.stats()`); may be async. */
 export type StatsProvider = () => unknown
@@ -26,6 +27,10 @@ export interface MetricsOptions {
   stats?: Readonly<Record<string, StatsProvider>>
   /** A provider that has not answered after this long is reported as `{ error }`. Default: 1000 (ms). */
   statsTimeoutMs?: number
+  /** Service level objectives evaluated over sliding windows (`metrics.slo`); their levels become histogram bounds. Default: none. */
+  slos?: readonly SloTarget[]
+  /** How often SLO states are evaluated and `alert` events emitted; 0 for manual `metrics.slo.evaluate()`. Default: 1000 (ms). */
+  sloEvaluateEveryMs?: number
 }
 
 /** Defaults, in one place (units in the names). */
@@ -35,6 +40,7 @@ export const metricsDefaults = Object.freeze({
   sloThresholdsMs: Object.freeze([50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000]),
   defaultMetrics: true,
   statsTimeoutMs: 1000,
+  sloEvaluateEveryMs: 1000,
 })
 
 export interface ResolvedMetricsOptions {
@@ -44,6 +50,8 @@ export interface ResolvedMetricsOptions {
   sloThresholdsMs: readonly number[]
   defaultMetrics: boolean
   statsTimeoutMs: number
+  slos: readonly SloTarget[]
+  sloEvaluateEveryMs: number
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
@@ -70,7 +78,12 @@ export function resolveMetricsOptions(o: MetricsOptions = {}): ResolvedMetricsOp
   if (typeof prefix !== 'string' || (prefix !== '' && !NAME.test(prefix)))
     throw invalid('prefix', `"${prefix}" is not a Prometheus metric name prefix`)
   const buckets = positives('buckets', o.buckets ?? d.buckets)
-  const thresholds = positives('sloThresholdsMs', o.sloThresholdsMs ?? d.sloThresholdsMs)
+  const slos = o.slos ?? []
+  if (!Array.isArray(slos)) throw invalid('slos', 'expected an array of SLO targets')
+  const thresholds = [
+    ...positives('sloThresholdsMs', o.sloThresholdsMs ?? d.sloThresholdsMs),
+    ...checkSloTargets(slos),
+  ]
   // ms → s by division, so 150 ms is the double closest to 0.15 (printed "0.15").
   const bounds = [...new Set([...buckets, ...thresholds.map((ms) => ms / 1000)])].sort(
     (a, b) => a - b,
@@ -82,8 +95,10 @@ export function resolveMetricsOptions(o: MetricsOptions = {}): ResolvedMetricsOp
   return {
     prefix,
     bounds: Object.freeze(bounds),
-    sloThresholdsMs: Object.freeze([...thresholds].sort((a, b) => a - b)),
+    sloThresholdsMs: Object.freeze([...new Set(thresholds)].sort((a, b) => a - b)),
     defaultMetrics: o.defaultMetrics ?? d.defaultMetrics,
     statsTimeoutMs,
+    slos,
+    sloEvaluateEveryMs: o.sloEvaluateEveryMs ?? d.sloEvaluateEveryMs,
   }
 }

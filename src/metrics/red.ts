@@ -8,6 +8,7 @@ import {
   resolveMetricsOptions,
   type StatsProvider,
 } from './options.ts'
+import { SloMonitor } from './slo.ts'
 
 /**
  * The route label of requests no route matched. One fixed value, so a scan
@@ -43,6 +44,8 @@ export class Metrics {
   readonly #histogram: RequestHistogram
   readonly #o: ResolvedMetricsOptions
   readonly #stats = new Map<string, StatsProvider>()
+  /** The SLO targets (`slos` option) over sliding windows; `status()`, `alert` events. */
+  readonly slo: SloMonitor
   #inFlight = 0
 
   constructor(options: MetricsOptions = {}) {
@@ -61,6 +64,7 @@ export class Metrics {
       'HTTP request duration by method, route template and status code.',
       o.bounds,
     )
+    this.slo = new SloMonitor(o.slos, { bounds: o.bounds, evaluateEveryMs: o.sloEvaluateEveryMs })
     const inFlight: Gauge = new Gauge({
       name: `${p}http_requests_in_flight`,
       help: 'HTTP requests being served.',
@@ -71,6 +75,7 @@ export class Metrics {
       // The cast is the seam: the registry reads any object with a metric's shape.
       this.registry.registerMetric(this.#histogram as unknown as Metric)
       this.registry.registerMetric(inFlight)
+      if (o.slos.length > 0) for (const g of sloGauges(p, this.slo)) this.registry.registerMetric(g)
     } catch (err) {
       throw new HotpathError('HP_ERR_INVALID_OPTION', ['registry', (err as Error).message], {
         cause: err,
@@ -94,6 +99,7 @@ export class Metrics {
    */
   observe(method: string, route: string, statusCode: number, seconds: number): void {
     this.#histogram.observe(method, route, statusCode, seconds)
+    this.slo.observe(method, route, statusCode, seconds)
   }
 
   /** A request began: the in-flight gauge counts it until `requestFinished()`. */
@@ -161,6 +167,32 @@ async function settle(f: StatsProvider, timeoutMs: number): Promise<unknown> {
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** `slo_state` (-1 no data, 0 ok, 1 warning, 2 critical) and `slo_value` per SLO and indicator. */
+function sloGauges(prefix: string, slo: SloMonitor): Gauge[] {
+  const rank = { 'no-data': -1, ok: 0, warning: 1, critical: 2 } as const
+  const labelNames = ['slo', 'indicator'] as const
+  const state: Gauge<'slo' | 'indicator'> = new Gauge({
+    name: `${prefix}slo_state`,
+    help: 'SLO state over its window: -1 no data, 0 ok, 1 warning, 2 critical.',
+    labelNames,
+    registers: [],
+    collect(): void {
+      for (const s of slo.status())
+        for (const x of s.indicators) {
+          state.set({ slo: s.name, indicator: x.indicator }, rank[x.state])
+          value.set({ slo: s.name, indicator: x.indicator }, x.value ?? Number.NaN)
+        }
+    },
+  })
+  const value: Gauge<'slo' | 'indicator'> = new Gauge({
+    name: `${prefix}slo_value`,
+    help: 'SLO indicator over its window: latency in ms, ratios as fractions.',
+    labelNames,
+    registers: [],
+  })
+  return [state, value]
 }
 
 export function createMetrics(options?: MetricsOptions): Metrics {

@@ -52,8 +52,8 @@ export function labelRoute(res: Response, route: string): void {
  * flight until its response closes; a completed one is observed under its
  * route template (`req.baseUrl + req.route.path`, noted when the route
  * matches, mount path included), or `unmatched` when no route served it (404s,
- * plain middleware such as static files). Serves `GET /metrics` and
- * `GET /metrics.json`.
+ * plain middleware such as static files). Serves `GET /metrics`,
+ * `GET /metrics.json` and `GET /slo`.
  */
 export function expressMetrics(
   options?: ExpressMetricsOptions,
@@ -62,6 +62,7 @@ export function expressMetrics(
   const m = core.metrics
   const textPath = core.path
   const jsonPath = core.jsonPath
+  const sloPath = core.sloPath
 
   // One listener for every response: `this` is the response.
   function closed(this: Response & Timed): void {
@@ -101,6 +102,12 @@ export function expressMetrics(
         res.writeHead(200, METRICS_JSON_HEADERS)
         res.end(method === 'HEAD' ? undefined : body)
       }, next)
+      return
+    }
+    if (sloPath !== false && urlPathIs(url, sloPath)) {
+      res[kRoute] = sloPath
+      res.writeHead(200, METRICS_JSON_HEADERS)
+      res.end(method === 'HEAD' ? undefined : core.slo())
       return
     }
     next()

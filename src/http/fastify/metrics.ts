@@ -10,7 +10,7 @@ export type FastifyMetricsOptions = RequestMetricsOptions
  * `onRequest` until its socket response closes, and its duration
  * (Fastify's own `reply.elapsedTime`, no second clock) is observed in
  * `onResponse` under the route template (`request.routeOptions.url`), or
- * `unmatched` for 404s. Serves `GET /metrics` and `GET /metrics.json`.
+ * `unmatched` for 404s. Serves `GET /metrics`, `GET /metrics.json` and `GET /slo`.
  * Its hooks are global: they apply to routes registered before it too.
  */
 const plugin: FastifyPluginAsync<FastifyMetricsOptions> = async (app, options) => {
@@ -44,6 +44,10 @@ const plugin: FastifyPluginAsync<FastifyMetricsOptions> = async (app, options) =
       const body = await core.json()
       return reply.headers(METRICS_JSON_HEADERS).send(body)
     })
+  if (core.sloPath !== false)
+    app.get(core.sloPath, async (_req, reply) =>
+      reply.headers(METRICS_JSON_HEADERS).send(core.slo()),
+    )
 }
 
 export const fastifyMetrics = fp(plugin, { fastify: '5.x', name: 'hotpath-metrics' })
