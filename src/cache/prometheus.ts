@@ -69,7 +69,12 @@ export function registerCacheMetrics(cache: StatsSource, options: CacheMetricsOp
   }
 
   counter('hits_total', 'Cache hits by tier.', { l1: (s) => s.l1.hits, l2: (s) => s.l2.hits })
-  counter('misses_total', 'Reads that found no fresh value in any tier.', { all: (s) => s.misses })
+  // tier="all": found in no tier; l1/l2: missed in that tier (an L1 miss may still hit L2).
+  counter('misses_total', 'Reads that found no fresh value: in any tier (all), or per tier.', {
+    all: (s) => s.misses,
+    l1: (s) => s.l1.misses,
+    l2: (s) => s.l2.misses,
+  })
   counter('l2_errors_total', 'Redis commands that failed.', { l2: (s) => s.l2.errors })
   counter('l2_write_failures_total', 'Writes and invalidations L2 could not take.', {
     l2: (s) => s.l2.writeFailures,
