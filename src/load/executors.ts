@@ -43,6 +43,7 @@ abstract class Base implements ExecutorRun {
   protected ended = false
   protected taken = 0
   protected startAt = 0
+  #created = 0
   protected readonly cap: number
   readonly #running = new Set<Promise<void>>()
   #resolve!: () => void
@@ -63,7 +64,8 @@ abstract class Base implements ExecutorRun {
   }
 
   protected createVU(): VirtualUser {
-    const vu = this.h.newVU(this.all.length * this.h.workers + this.h.index + 1)
+    // A counter, not all.length: interrupted VUs leave `all`, and ids must not repeat.
+    const vu = this.h.newVU(this.#created++ * this.h.workers + this.h.index + 1)
     this.all.push(vu)
     return vu
   }
