@@ -17,6 +17,19 @@ export {
   skipCompression,
 } from './compression.ts'
 export {
+  createDashboard,
+  Dashboard,
+  type DashboardAsset,
+  type DashboardCache,
+  type DashboardClient,
+  type DashboardFrame,
+  type DashboardOptions,
+  type DashboardPool,
+  type DashboardRoute,
+  type DashboardSlowQuery,
+  dashboardDefaults,
+} from './dashboard.ts'
+export {
   createErrorMapper,
   ErrorMapper,
   type ErrorsOptions,

@@ -7,6 +7,15 @@ export interface RequestLabels {
   readonly status_code: string
 }
 
+/** One route's requests so far: per-bucket counts (not cumulative; last slot above the highest bound), 5xx, seconds. */
+export interface RouteTotals {
+  readonly route: string
+  readonly counts: Float64Array
+  readonly count: number
+  readonly errors: number
+  readonly sum: number
+}
+
 /** One (method, route, status) combination: its labels built once, its counts in place. */
 interface Series {
   readonly labels: RequestLabels
@@ -77,6 +86,28 @@ export class RequestHistogram {
     s.counts[i]!++
     s.sum += seconds
     s.count++
+  }
+
+  /** Per route, every method and status added up: cumulative so far; callers diff two reads for a rate. */
+  routes(): RouteTotals[] {
+    const out: RouteTotals[] = []
+    for (const [route, byMethod] of this.#routes) {
+      const counts = new Float64Array(this.#bounds.length + 1)
+      let count = 0
+      let errors = 0
+      let sum = 0
+      for (const byStatus of byMethod.values())
+        for (let status = 0; status < byStatus.length; status++) {
+          const s = byStatus[status]
+          if (s === undefined) continue
+          for (let i = 0; i < counts.length; i++) counts[i] = counts[i]! + s.counts[i]!
+          count += s.count
+          sum += s.sum
+          if (status >= 500) errors += s.count
+        }
+      out.push({ route, counts, count, errors, sum })
+    }
+    return out
   }
 
   /** Count of observations so far, over every series. */

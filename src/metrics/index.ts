@@ -1,5 +1,5 @@
 export { HotpathError, isHotpathError } from '../errors.ts'
-export type { RequestLabels } from './histogram.ts'
+export type { RequestLabels, RouteTotals } from './histogram.ts'
 export {
   type MetricsOptions,
   metricsDefaults,

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client'
 import { HotpathError } from '../errors.ts'
-import { RequestHistogram } from './histogram.ts'
+import { RequestHistogram, type RouteTotals } from './histogram.ts'
 import {
   checkStatsName,
   type MetricsOptions,
@@ -113,6 +113,11 @@ export class Metrics {
 
   get inFlight(): number {
     return this.#inFlight
+  }
+
+  /** Per route totals so far (bounds: `buckets`), for live views that diff two reads. */
+  routeTotals(): RouteTotals[] {
+    return this.#histogram.routes()
   }
 
   /** Requests observed so far. */

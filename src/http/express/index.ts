@@ -6,6 +6,7 @@ import type { Compressor } from '../compression.ts'
 import { wireMetrics } from '../wiring.ts'
 
 export { type ExpressCompressionOptions, expressCompression as compression } from './compression.ts'
+export { type ExpressDashboardOptions, expressDashboard as dashboard } from './dashboard.ts'
 export {
   type ExpressErrorsOptions,
   expressErrorHandler as errorHandler,

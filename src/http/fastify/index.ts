@@ -4,11 +4,13 @@ import type { TieredCache } from '../../cache/cache.ts'
 import type { Db } from '../../db/db.ts'
 import { createMetrics, type Metrics } from '../../metrics/index.ts'
 import { createCompressor } from '../compression.ts'
+import { Dashboard } from '../dashboard.ts'
 import type { HealthCheck } from '../health.ts'
 import { createResponseCache } from '../response-cache.ts'
-import { createShedder, type Shedder } from '../shedding.ts'
+import { createShedder, type Shedder, sheddingDefaults } from '../shedding.ts'
 import { readinessChecks, wireMetrics } from '../wiring.ts'
 import { type FastifyCompressionOptions, fastifyCompression } from './compression.ts'
+import { type FastifyDashboardOptions, fastifyDashboard } from './dashboard.ts'
 import { type FastifyErrorsOptions, fastifyErrors } from './errors.ts'
 import { type FastifyFieldsetsOptions, fastifyFieldsets } from './fieldsets.ts'
 import { type FastifyHealthOptions, fastifyHealth } from './health.ts'
@@ -40,6 +42,11 @@ export interface HotpathFastifyOptions {
   fieldsets?: FastifyFieldsetsOptions | false
   /** Request metrics endpoints. Default: `/metrics` and `/metrics.json`. */
   metricsEndpoints?: Omit<FastifyMetricsOptions, 'metrics'>
+  /**
+   * The live dashboard (`/dashboard`, its assets and event stream; slow
+   * queries from `db`), never shed. Default: on whenever metrics are on.
+   */
+  dashboard?: Omit<FastifyDashboardOptions, 'metrics'> | false
 }
 
 /**
@@ -55,15 +62,27 @@ const plugin: FastifyPluginAsync<HotpathFastifyOptions> = async (app, o) => {
       ? undefined
       : (o.compression?.compressor ?? createCompressor(o.compression))
   wireMetrics({ cache: o.cache, db: o.db, metrics, compressor })
+  const dashboard =
+    metrics === undefined || o.dashboard === false
+      ? undefined
+      : (o.dashboard?.dashboard ?? new Dashboard({ db: o.db, ...o.dashboard, metrics }))
 
   if (o.errors !== false) await app.register(fastifyErrors, o.errors ?? {})
+  // The dashboard is what one looks at while the service is overloaded.
   const shedder =
-    o.shedding === false ? undefined : (o.shedding?.shedder ?? createShedder(o.shedding ?? {}))
+    o.shedding === false
+      ? undefined
+      : (o.shedding?.shedder ??
+        createShedder({
+          ...o.shedding,
+          exempt: [...(o.shedding?.exempt ?? sheddingDefaults.exempt), ...(dashboard?.urls ?? [])],
+        }))
   if (shedder !== undefined) {
     await app.register(fastifyShedding, { shedder })
     app.addHook('onClose', async () => shedder.close())
   }
   if (metrics !== undefined) await app.register(fastifyMetrics, { ...o.metricsEndpoints, metrics })
+  if (dashboard !== undefined) await app.register(fastifyDashboard, { dashboard })
   if (o.health !== false) {
     const h = o.health ?? {}
     // A shedding instance is not ready: a load balancer should send its traffic elsewhere.
@@ -108,6 +127,7 @@ export const hotpathFastify = fp(plugin, { fastify: '5.x', name: 'hotpath' })
 
 export type {
   FastifyCompressionOptions,
+  FastifyDashboardOptions,
   FastifyErrorsOptions,
   FastifyFieldsetsOptions,
   FastifyHealthOptions,
@@ -118,6 +138,7 @@ export type {
 }
 export {
   fastifyCompression,
+  fastifyDashboard,
   fastifyErrors,
   fastifyFieldsets,
   fastifyHealth,
