@@ -49,6 +49,11 @@ export class CookieJar {
     else jar.set(name, { value, path, expires })
   }
 
+  /** Nothing stored yet (requests can skip the lookup). */
+  get empty(): boolean {
+    return this.#hosts.size === 0
+  }
+
   /** The `Cookie` header for a request to `url`, or undefined when none apply. */
   header(url: URL): string | undefined {
     const jar = this.#hosts.get(url.hostname)

@@ -3,6 +3,13 @@ import type { Dispatcher } from 'undici'
 import { CookieJar } from './cookies.ts'
 import type { DataRows } from './data.ts'
 import { type Duration, parseDuration } from './duration.ts'
+import {
+  type AbortSlot,
+  ExchangeResponse,
+  exchange,
+  NO_BYTES,
+  type ResponseHeaders,
+} from './exchange.ts'
 import type { LatencyHistogram } from './histogram.ts'
 import { type Recorder, seriesKey } from './samples.ts'
 
@@ -119,7 +126,8 @@ interface TagSet {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000
-const decoder = new TextDecoder()
+// Shared by every VU that sends no headers of its own: never written to.
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
 
 function defaultExpect(status: number): boolean {
   return status >= 200 && status < 400
@@ -131,10 +139,17 @@ export class VirtualUser implements VU {
   readonly cookies = new CookieJar()
   readonly state: Record<string, unknown> = {}
   #group = ''
-  #tagCache = new Map<string, TagSet>()
+  // group → name → status → tags and series keys
+  #tagCache = new Map<string, Map<string, Map<number, TagSet>>>()
+  #tagCount = 0
   /** The scheduled start of the current iteration; the first request's latency counts from it. */
   #scheduledAt: number | undefined
   readonly #abort = new AbortController()
+  /** The request under way, for `interrupt()` (see exchange.ts). */
+  readonly #slot: AbortSlot = {
+    controller: undefined,
+    aborted: false,
+  }
 
   readonly id: number
   readonly ctx: VuContext
@@ -157,6 +172,8 @@ export class VirtualUser implements VU {
   /** Cuts whatever the VU is doing now (run end, ramp-down past its grace). */
   interrupt(): void {
     this.#abort.abort(new Interrupted())
+    this.#slot.aborted = true
+    this.#slot.controller?.abort(new Interrupted())
   }
 
   /** Called by the executor before each iteration. */
@@ -172,9 +189,10 @@ export class VirtualUser implements VU {
     status: number,
     extra?: Readonly<Record<string, string>>,
   ): TagSet {
-    const cacheKey = `${this.#group}\u0000${name}\u0000${method}\u0000${status}`
-    const cached = extra === undefined ? this.#tagCache.get(cacheKey) : undefined
-    if (cached !== undefined) return cached
+    // Nested maps, not a joined string key: no string built per request.
+    let byName = extra === undefined ? this.#tagCache.get(this.#group) : undefined
+    const cached = byName?.get(name)?.get(status)
+    if (cached !== undefined && cached.tags.method === method) return cached
     const tags: Record<string, string> = {
       ...this.ctx.tags,
       scenario: this.ctx.scenario,
@@ -192,7 +210,19 @@ export class VirtualUser implements VU {
       failed: seriesKey('http_req_failed', tags),
     }
     // Bounded: a journey with a distinct name per request must not grow it forever.
-    if (extra === undefined && this.#tagCache.size < 1000) this.#tagCache.set(cacheKey, set)
+    if (extra === undefined && cached === undefined && this.#tagCount < 1000) {
+      if (byName === undefined) {
+        byName = new Map()
+        this.#tagCache.set(this.#group, byName)
+      }
+      let byStatus = byName.get(name)
+      if (byStatus === undefined) {
+        byStatus = new Map()
+        byName.set(name, byStatus)
+      }
+      byStatus.set(status, set)
+      this.#tagCount++
+    }
     return set
   }
 
@@ -200,49 +230,76 @@ export class VirtualUser implements VU {
     if (this.#abort.signal.aborted) throw new Interrupted()
     const m = method.toUpperCase()
     const absolute = /^https?:\/\//i.test(path)
-    const url = new URL(
-      absolute ? path : `${this.ctx.baseUrl}${path.startsWith('/') ? '' : '/'}${path}`,
-    )
-    if (o.query !== undefined) {
-      for (const [k, v] of Object.entries(o.query)) url.searchParams.set(k, String(v))
+    // The common request (relative path, no query, no cookies yet) needs no URL object.
+    let url: URL | undefined
+    let origin: string
+    let target: string
+    if (!absolute && o.query === undefined && this.cookies.empty) {
+      origin = this.ctx.origin
+      target = `${this.ctx.basePath}${path.startsWith('/') ? '' : '/'}${path}`
+    } else {
+      url = new URL(
+        absolute ? path : `${this.ctx.baseUrl}${path.startsWith('/') ? '' : '/'}${path}`,
+      )
+      if (o.query !== undefined) {
+        for (const [k, v] of Object.entries(o.query)) url.searchParams.set(k, String(v))
+      }
+      origin = url.origin
+      target = `${url.pathname}${url.search}`
     }
-    const headers: Record<string, string> = { ...this.ctx.headers, ...this.headers, ...o.headers }
-    const cookie = this.cookies.header(url)
-    if (cookie !== undefined) headers.cookie = cookie
+    let headers: Record<string, string> = NO_HEADERS
+    if (
+      o.headers !== undefined ||
+      o.json !== undefined ||
+      url !== undefined ||
+      this.#hasHeaders()
+    ) {
+      headers = { ...this.ctx.headers, ...this.headers, ...o.headers }
+      const cookie = url === undefined ? undefined : this.cookies.header(url)
+      if (cookie !== undefined) headers.cookie = cookie
+    }
     let body: string | Uint8Array | undefined = o.body
     if (o.json !== undefined) {
       body = JSON.stringify(o.json)
       headers['content-type'] = 'application/json'
     }
-    const name = o.name ?? `${m} ${absolute ? url.pathname : path.split('?')[0]}`
-    const timeoutMs = parseDuration(o.timeout) ?? DEFAULT_TIMEOUT_MS
+    const name =
+      o.name ?? `${m} ${url !== undefined && absolute ? url.pathname : path.split('?')[0]}`
+    const timeoutMs =
+      o.timeout === undefined
+        ? DEFAULT_TIMEOUT_MS
+        : (parseDuration(o.timeout) ?? DEFAULT_TIMEOUT_MS)
 
     const sentAt = performance.now()
     let status = 0
     let error: string | undefined
-    let resHeaders: Record<string, string | string[] | undefined> = {}
-    let bytes: Uint8Array = new Uint8Array(0)
+    let resHeaders: ResponseHeaders = {}
+    let bytes: Uint8Array = NO_BYTES
     try {
-      const res = await this.ctx.dispatcher.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: m as Dispatcher.HttpMethod,
-        headers,
-        body,
-        signal: this.#abort.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      })
-      status = res.statusCode
-      resHeaders = res.headers
-      bytes = new Uint8Array(await res.body.arrayBuffer())
+      const r = await exchange(
+        this.ctx.dispatcher,
+        {
+          origin,
+          path: target,
+          method: m as Dispatcher.HttpMethod,
+          headers,
+          body: body ?? null,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        this.#slot,
+      )
+      status = r.status
+      resHeaders = r.headers
+      bytes = r.bytes
     } catch (err) {
       if (this.#abort.signal.aborted) throw new Interrupted()
       status = 0
       error = (err as Error).message
     }
     const doneAt = performance.now()
-    if (status !== 0) this.cookies.store(url, resHeaders['set-cookie'])
+    const setCookie = resHeaders['set-cookie']
+    if (setCookie !== undefined) this.cookies.store(url ?? new URL(`${origin}${target}`), setCookie)
 
     const expect = o.expect
     const ok =
@@ -270,22 +327,13 @@ export class VirtualUser implements VU {
     sec.bytesReceived += bytes.byteLength
     sec.latency.record(corrected)
 
-    let text: string | undefined
-    const response: Response = {
-      status,
-      ok,
-      headers: resHeaders,
-      get body() {
-        text ??= decoder.decode(bytes)
-        return text
-      },
-      json<T>() {
-        return JSON.parse(this.body) as T
-      },
-      duration: uncorrected,
-      ...(error === undefined ? {} : { error }),
-    }
-    return response
+    return new ExchangeResponse(status, ok, resHeaders, bytes, uncorrected, error)
+  }
+
+  #hasHeaders(): boolean {
+    for (const _ in this.ctx.headers) return true
+    for (const _ in this.headers) return true
+    return false
   }
 
   get(path: string, o?: RequestOptions): Promise<Response> {

@@ -57,7 +57,8 @@ async function prepare(): Promise<void> {
       scenario: s.name,
       baseUrl: s.baseUrl,
       origin: new URL(s.baseUrl).origin,
-      basePath: new URL(s.baseUrl).pathname,
+      // '' for a bare origin, so '/x' does not become '//x'.
+      basePath: new URL(s.baseUrl).pathname.replace(/\/+$/, ''),
       headers: s.headers,
       tags: s.tags,
       data: loadScenarioData(dirname(s.file), s.data),
