@@ -59,9 +59,11 @@ export async function buildServer({
     keepAliveTimeout: 72_000,
   })
   const openapi = collectOpenApi(app, { title: 'hotpath shop', version: '0.1.0' })
-  // The embedded database runs on the event loop itself (WASM), so a busy loop is
-  // its normal state: shed on loop delay only, not on utilization.
-  const shed = !shedding ? false : db.embedded ? { maxEventLoopUtilization: false as const } : {}
+  // Shed on event-loop delay only (200 ms: what users feel). Utilization near 1
+  // is the normal state of a busy shop: the shop bench measured 70 % of a
+  // saturating load shed at the 0.98 utilization limit while p99 stayed under
+  // 50 ms, and the cheap 503s kept the loop busy, so shedding never stopped.
+  const shed = !shedding ? false : { maxEventLoopUtilization: false as const }
   const metrics = createMetrics({ slos: shopSlos })
   metrics.slo.on('alert', (a) =>
     app.log.warn(
