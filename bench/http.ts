@@ -25,12 +25,13 @@
 // the pairs whose name contains it; BENCH_SERVER_PROF=<dir> runs the server under
 // --cpu-prof, its profile written there when the suite ends.
 // Run: npm run bench -- http   (or directly: npx node --conditions=hotpath-source bench/http.ts)
-import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import type { FromServer, Instance, ServerStats, ToServer } from './http-server-worker.ts'
 import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
+import { ServerProcess } from './server-process.ts'
 
 const results: Result[] = []
 const ratios: Ratio[] = []
@@ -71,77 +72,34 @@ const CONNECTIONS = 50
 // ---- the server process ------------------------------------------------------
 
 class Server {
-  readonly #child: ChildProcess
+  readonly #proc: ServerProcess<FromServer, ToServer>
   ports = {} as Record<Instance, number>
   jsonBytes = 0
   smallBytes = 0
 
   constructor(profileDir: string | undefined) {
-    const worker = fileURLToPath(new URL('./http-server-worker.ts', import.meta.url))
     const execArgv = ['--conditions=hotpath-source']
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`)
-    this.#child = fork(worker, [], {
+    this.#proc = new ServerProcess({
+      name: 'http',
+      file: fileURLToPath(new URL('./http-server-worker.ts', import.meta.url)),
       execArgv,
-      // stdout is this suite's JSON channel: the server's output goes to stderr.
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    })
-    this.#child.stdout?.pipe(process.stderr)
-  }
-
-  #next<T extends FromServer['type']>(
-    type: T,
-    timeoutMs: number,
-  ): Promise<Extract<FromServer, { type: T }>> {
-    const child = this.#child
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer)
-        child.off('message', onMessage)
-        child.off('exit', onExit)
-      }
-      const onMessage = (m: FromServer) => {
-        if (m.type === 'error') {
-          cleanup()
-          reject(new Error(`http server: ${m.message}`))
-        } else if (m.type === type) {
-          cleanup()
-          resolve(m as Extract<FromServer, { type: T }>)
-        }
-      }
-      const onExit = (code: number | null) => {
-        cleanup()
-        reject(new Error(`http server exited (${code}) before '${type}'`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`http server: no '${type}' within ${timeoutMs} ms`))
-      }, timeoutMs)
-      child.on('message', onMessage)
-      child.on('exit', onExit)
     })
   }
 
   async ready(): Promise<void> {
-    const m = await this.#next('ready', 20_000)
+    const m = await this.#proc.next('ready', 20_000)
     this.ports = m.ports
     this.jsonBytes = m.jsonBytes
     this.smallBytes = m.smallBytes
   }
 
   async stats(): Promise<ServerStats> {
-    const reply = this.#next('stats', 5000)
-    this.#child.send({ type: 'stats' } satisfies ToServer)
-    return (await reply).stats
+    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
   }
 
-  async close(): Promise<void> {
-    const c = this.#child
-    if (c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise((r) => c.once('exit', r))
-    if (c.connected) c.send({ type: 'close' } satisfies ToServer)
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
+  close(): Promise<void> {
+    return this.#proc.close()
   }
 }
 

@@ -21,7 +21,7 @@
 // BENCH_ROUNDS (default 3), BENCH_ROUND_MS (whole seconds, default 10 s) and
 // BENCH_WARMUP_MS (default 1 s) change the plan.
 // Run: npm run bench -- load   (or directly: npx node --conditions=hotpath-source bench/load.ts)
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -31,6 +31,7 @@ import autocannon from 'autocannon'
 import { runLoad, SeriesStore } from 'hotpath/load'
 import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
 import type { FromServer, ServerStats, ToServer } from './load-server-worker.ts'
+import { ServerProcess } from './server-process.ts'
 
 const CONNECTIONS = 50
 
@@ -56,74 +57,30 @@ const gc = (globalThis as { gc?: () => void }).gc
 // ---- the server process ------------------------------------------------------
 
 class Server {
-  readonly #child: ChildProcess
+  readonly #proc = new ServerProcess<FromServer, ToServer>({
+    name: 'load',
+    file: fileURLToPath(new URL('./load-server-worker.ts', import.meta.url)),
+    execArgv: [],
+  })
   port = 0
   body = ''
-
-  constructor() {
-    const worker = fileURLToPath(new URL('./load-server-worker.ts', import.meta.url))
-    // stdout is this suite's JSON channel: the server's output goes to stderr.
-    this.#child = fork(worker, [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-    this.#child.stdout?.pipe(process.stderr)
-  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`
   }
 
-  #next<T extends FromServer['type']>(
-    type: T,
-    timeoutMs: number,
-  ): Promise<Extract<FromServer, { type: T }>> {
-    const child = this.#child
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer)
-        child.off('message', onMessage)
-        child.off('exit', onExit)
-      }
-      const onMessage = (m: FromServer) => {
-        if (m.type === 'error') {
-          cleanup()
-          reject(new Error(`load server: ${m.message}`))
-        } else if (m.type === type) {
-          cleanup()
-          resolve(m as Extract<FromServer, { type: T }>)
-        }
-      }
-      const onExit = (code: number | null) => {
-        cleanup()
-        reject(new Error(`load server exited (${code}) before '${type}'`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`load server: no '${type}' within ${timeoutMs} ms`))
-      }, timeoutMs)
-      child.on('message', onMessage)
-      child.on('exit', onExit)
-    })
-  }
-
   async ready(): Promise<void> {
-    const m = await this.#next('ready', 20_000)
+    const m = await this.#proc.next('ready', 20_000)
     this.port = m.port
     this.body = m.body
   }
 
   async stats(): Promise<ServerStats> {
-    const reply = this.#next('stats', 5000)
-    this.#child.send({ type: 'stats' } satisfies ToServer)
-    return (await reply).stats
+    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
   }
 
-  async close(): Promise<void> {
-    const c = this.#child
-    if (c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise((r) => c.once('exit', r))
-    if (c.connected) c.send({ type: 'close' } satisfies ToServer)
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
+  close(): Promise<void> {
+    return this.#proc.close()
   }
 }
 

@@ -18,12 +18,14 @@ const root = join(benchDir, '..')
 const markdownPath = join(root, 'BENCHMARKS.md')
 const outDir = join(root, '.bench')
 
-/** Suites are bench/<suite>.ts; helpers (this file, lib.ts, *-worker.ts) are not. */
+const HELPERS = new Set(['run', 'lib', 'server-process'])
+
+/** Suites are bench/<suite>.ts; helpers (this file, lib.ts, server-process.ts, *-worker.ts) are not. */
 function listSuites(): string[] {
   return readdirSync(benchDir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
     .map((f) => basename(f, '.ts'))
-    .filter((name) => name !== 'run' && name !== 'lib' && !name.endsWith('-worker'))
+    .filter((name) => !HELPERS.has(name) && !name.endsWith('-worker'))
     .sort()
 }
 

@@ -32,7 +32,7 @@
 // BENCH_ROUND_MS (whole seconds, default 10 s) and BENCH_WARMUP_MS (default 5 s)
 // change the plan.
 // Run: npm run bench -- shop   (or directly: npx node --conditions=hotpath-source bench/shop.ts)
-import { type ChildProcess, fork, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -44,7 +44,10 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { migrate } from '../app/resources.ts'
 import { isEmpty, resetShop, seedShop } from '../app/seed/seed.ts'
+// The seed's words, so every search finds products.
+import { SEARCH_TERMS } from '../scenarios/journeys.ts'
 import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
+import { ServerProcess } from './server-process.ts'
 import type { FromServer, Role, ServerStats, ToServer } from './shop-server-worker.ts'
 
 const VUS = 50
@@ -69,24 +72,6 @@ const PRODUCTS = envInt('BENCH_SHOP_PRODUCTS', 100_000)
 const ROUNDS = envInt('BENCH_ROUNDS', 3)
 const ROUND_S = process.env.BENCH_ROUND_MS ? seconds(envInt('BENCH_ROUND_MS', 10_000)) : 10
 const WARMUP_S = process.env.BENCH_WARMUP_MS ? seconds(envInt('BENCH_WARMUP_MS', 5000)) : 5
-
-/** The seed's words (scenarios/journeys.ts SEARCH_TERMS), so every search finds products. */
-const SEARCH_TERMS = [
-  'kettle',
-  'lamp',
-  'wireless speaker',
-  'oak',
-  'linen',
-  'copper',
-  'backpack',
-  'keyboard',
-  'vintage',
-  'portable',
-  'yoga mat',
-  'notebook',
-  'tent',
-  'ceramic teapot',
-]
 
 /** Route names (scenarios/journeys.ts ROUTES) and the short names of their results. */
 const ROUTES = {
@@ -191,76 +176,32 @@ function alive(c: ChildProcess): boolean {
 
 /** A server process (bench/shop-server-worker.ts) in one role. */
 class Server {
-  readonly #child: ChildProcess
+  readonly #proc: ServerProcess<FromServer, ToServer>
   readonly name: string
   url = ''
 
   constructor(role: Role, env: NodeJS.ProcessEnv = process.env) {
     this.name = role
-    const worker = fileURLToPath(new URL('./shop-server-worker.ts', import.meta.url))
-    this.#child = fork(worker, [role], {
-      execArgv: ['--conditions=hotpath-source'],
+    this.#proc = new ServerProcess({
+      name: role,
+      file: fileURLToPath(new URL('./shop-server-worker.ts', import.meta.url)),
+      args: [role],
       env,
-      // stdout is this suite's JSON channel: the server's output goes to stderr.
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     })
-    this.#child.stdout?.pipe(process.stderr)
-    children.add(this.#child)
-  }
-
-  #next<T extends FromServer['type']>(
-    type: T,
-    timeoutMs: number,
-  ): Promise<Extract<FromServer, { type: T }>> {
-    const child = this.#child
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer)
-        child.off('message', onMessage)
-        child.off('exit', onExit)
-      }
-      const onMessage = (m: FromServer) => {
-        if (m.type === 'error') {
-          cleanup()
-          reject(new Error(`${this.name} server: ${m.message}`))
-        } else if (m.type === type) {
-          cleanup()
-          resolve(m as Extract<FromServer, { type: T }>)
-        }
-      }
-      const onExit = (code: number | null) => {
-        cleanup()
-        reject(new Error(`${this.name} server exited (${code}) before '${type}'`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`${this.name} server: no '${type}' within ${timeoutMs} ms`))
-      }, timeoutMs)
-      child.on('message', onMessage)
-      child.on('exit', onExit)
-    })
+    children.add(this.#proc.child)
   }
 
   async ready(): Promise<void> {
-    const m = await this.#next('ready', 60_000)
+    const m = await this.#proc.next('ready', 60_000)
     this.url = `http://127.0.0.1:${m.port}`
   }
 
   async stats(): Promise<ServerStats> {
-    const reply = this.#next('stats', 5000)
-    this.#child.send({ type: 'stats' } satisfies ToServer)
-    return (await reply).stats
+    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
   }
 
-  /** Asks it to close (the shop drains and closes its pools); SIGKILL after 10 s. */
-  async close(): Promise<void> {
-    const c = this.#child
-    if (!alive(c)) return
-    const exited = new Promise((r) => c.once('exit', r))
-    if (c.connected) c.send({ type: 'close' } satisfies ToServer)
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
+  close(): Promise<void> {
+    return this.#proc.close()
   }
 }
 

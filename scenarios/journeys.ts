@@ -47,7 +47,7 @@ export const ROUTES = {
 } as const
 
 /** Words of the seeded catalogue (app/seed/generate.ts), so searches find something. */
-const SEARCH_TERMS = [
+export const SEARCH_TERMS: readonly string[] = [
   'kettle',
   'lamp',
   'wireless speaker',

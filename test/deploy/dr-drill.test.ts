@@ -1,38 +1,18 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { DEFAULT_SOURCE, findPgTool, parseDrillArgs } from '../../scripts/dr-drill.ts'
 import { ThrowawayPostgres, unlessPostgresBinaries } from '../helpers/postgres.ts'
+import { runScript } from '../helpers/script.ts'
 import { DATABASE_URL, unless } from '../helpers/services.ts'
 
 // scripts/dr-drill.ts run as `npm run dr-drill` runs it, against a scratch
 // database: a clean drill passes table by table, a changed restored copy is
 // caught by --compare, and a server that does not answer is exit code 2.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const noBinaries = await unlessPostgresBinaries()
 
-function drill(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=hotpath-source', 'scripts/dr-drill.ts', ...args],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-    })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
-}
+const drill = (args: string[]) => runScript('scripts/dr-drill.ts', args)
 
 const withDb = (url: string, name: string) => {
   const u = new URL(url)

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseRunResult } from 'hotpath/load'
+import { runScript } from '../helpers/script.ts'
 import { startTarget, type Target } from '../helpers/target.ts'
 
 // `hotpath load` and `hotpath report` as a user runs them: exit codes,
@@ -14,26 +14,7 @@ let target: Target
 let baseUrl = ''
 const dir = mkdtempSync(join(tmpdir(), 'hotpath-cli-'))
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=hotpath-source', 'src/cli/index.ts', ...args],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c) => {
-      stdout += c
-    })
-    child.stderr.on('data', (c) => {
-      stderr += c
-    })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const run = (args: string[]) => runScript('src/cli/index.ts', args)
 
 function scenario(name: string, thresholds: string): string {
   const file = join(dir, `${name}.mjs`)

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { DEFAULT_THINK_SCALE, parseSloArgs } from '../../scripts/slo-check.ts'
+import { ROOT, runScript } from '../helpers/script.ts'
 import { DATABASE_URL, unless } from '../helpers/services.ts'
 
 // scripts/slo-check.ts as `npm run slo-check` runs it, but tiny: a small
@@ -14,28 +13,9 @@ import { DATABASE_URL, unless } from '../helpers/services.ts'
 // The second run must have no failed request, and the shop must have seen
 // Redis go (/ready 503) while it kept answering.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DB = 'hotpath_slo_check_test'
 
-function sloCheck(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=hotpath-source', 'scripts/slo-check.ts', ...args],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-    })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
-}
+const sloCheck = (args: string[]) => runScript('scripts/slo-check.ts', args)
 
 /** The slo-check section of BENCHMARKS.md, or '' when there is none. */
 function section(): string {
