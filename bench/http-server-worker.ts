@@ -28,10 +28,11 @@ import {
   type ResponseCacheStats,
 } from 'hotpath/http'
 import { createMetrics } from 'hotpath/metrics'
+import { type ProcessTimes, processTimes } from './server-process.ts'
 
 export type Instance = 'bare' | 'hotpath' | 'fastify-compress' | 'cached' | 'metrics'
 
-export interface ServerStats {
+export interface ServerStats extends ProcessTimes {
   /** Handler calls per instance (a cache hit calls none). */
   handlerCalls: Record<Instance, number>
   /** The hotpath instance's compressor. */
@@ -41,11 +42,6 @@ export interface ServerStats {
   responseCache: ResponseCacheStats
   /** Requests observed by the metrics instance's histogram. */
   metricsRequests: number
-  /** CPU time of this process (every thread: the thread pool's compression too), µs. */
-  cpuMicros: number
-  /** Event-loop time since start, ms: busy and idle. */
-  loopActiveMs: number
-  loopIdleMs: number
 }
 
 export type ToServer = { type: 'stats' } | { type: 'close' }
@@ -254,8 +250,6 @@ async function main(): Promise<void> {
 
   process.on('message', async (m: ToServer) => {
     if (m.type === 'stats') {
-      const cpu = process.cpuUsage()
-      const loop = performance.eventLoopUtilization()
       send({
         type: 'stats',
         stats: {
@@ -264,9 +258,7 @@ async function main(): Promise<void> {
           cachedCompressor: cachedCompressor.stats(),
           responseCache: responseCache.stats(),
           metricsRequests: metrics.requests,
-          cpuMicros: cpu.user + cpu.system,
-          loopActiveMs: loop.active,
-          loopIdleMs: loop.idle,
+          ...processTimes(),
         },
       })
     } else if (m.type === 'close') {

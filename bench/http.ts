@@ -30,22 +30,21 @@ import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import type { FromServer, Instance, ServerStats, ToServer } from './http-server-worker.ts'
-import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
+import {
+  emit,
+  envInt,
+  machine,
+  median,
+  progress,
+  type Ratio,
+  type Result,
+  round,
+  seconds,
+} from './lib.ts'
 import { ServerProcess } from './server-process.ts'
 
 const results: Result[] = []
 const ratios: Ratio[] = []
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
-  return Math.round(n)
-}
-
-/** wrk takes whole seconds. */
-const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000))
 
 interface Plan {
   rounds: number

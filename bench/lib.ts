@@ -83,7 +83,8 @@ export interface SideResult {
   rounds: number[]
 }
 
-function envInt(name: string, fallback: number): number {
+/** A positive whole number from the environment (BENCH_ROUNDS, …), or `fallback`. */
+export function envInt(name: string, fallback: number): number {
   const v = process.env[name]
   if (v === undefined || v === '') return fallback
   const n = Number(v)
@@ -193,3 +194,6 @@ export function inFlight(concurrency: number, op: (i: number) => Promise<unknown
     await Promise.all(lanes)
   }
 }
+
+/** Milliseconds as whole seconds, at least 1 (wrk and load scenarios take seconds). */
+export const seconds = (ms: number): number => Math.max(1, Math.round(ms / 1000))

@@ -7,17 +7,13 @@
 // Nothing goes to stdout.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type ProcessTimes, processTimes } from './server-process.ts'
 
 const BODY = 'hello world'
 
-export interface ServerStats {
+export interface ServerStats extends ProcessTimes {
   /** Requests answered since start. */
   served: number
-  /** CPU time of this process, µs. */
-  cpuMicros: number
-  /** Event-loop time since start, ms: busy and idle. */
-  loopActiveMs: number
-  loopIdleMs: number
 }
 
 export type ToServer = { type: 'stats' } | { type: 'close' }
@@ -43,15 +39,11 @@ server.keepAliveTimeout = 60_000
 
 process.on('message', (m: ToServer) => {
   if (m.type === 'stats') {
-    const cpu = process.cpuUsage()
-    const loop = performance.eventLoopUtilization()
     send({
       type: 'stats',
       stats: {
         served,
-        cpuMicros: cpu.user + cpu.system,
-        loopActiveMs: loop.active,
-        loopIdleMs: loop.idle,
+        ...processTimes(),
       },
     })
   } else if (m.type === 'close') {

@@ -29,22 +29,21 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { runLoad, SeriesStore } from 'hotpath/load'
-import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
+import {
+  emit,
+  envInt,
+  machine,
+  median,
+  progress,
+  type Ratio,
+  type Result,
+  round,
+  seconds,
+} from './lib.ts'
 import type { FromServer, ServerStats, ToServer } from './load-server-worker.ts'
 import { ServerProcess } from './server-process.ts'
 
 const CONNECTIONS = 50
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
-  return Math.round(n)
-}
-
-/** wrk and the scenario take whole seconds. */
-const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000))
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3)
 const ROUND_S = process.env.BENCH_ROUND_MS ? seconds(envInt('BENCH_ROUND_MS', 10_000)) : 10

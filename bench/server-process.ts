@@ -94,3 +94,19 @@ export class ServerProcess<From extends Message, To extends Message> {
     clearTimeout(timer)
   }
 }
+
+/** What every server process reports of its own cost: CPU, and event-loop time since start. */
+export interface ProcessTimes {
+  /** CPU time of the process (every thread), µs. */
+  cpuMicros: number
+  /** Event-loop time since start, ms: busy and idle. */
+  loopActiveMs: number
+  loopIdleMs: number
+}
+
+/** Read in the server process, for its `stats` answer. */
+export function processTimes(): ProcessTimes {
+  const cpu = process.cpuUsage()
+  const loop = performance.eventLoopUtilization()
+  return { cpuMicros: cpu.user + cpu.system, loopActiveMs: loop.active, loopIdleMs: loop.idle }
+}

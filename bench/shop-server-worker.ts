@@ -17,16 +17,11 @@ import { openResources } from '../app/resources.ts'
 import { buildServer } from '../app/server.ts'
 import { folderMailer } from '../app/services/mailer.ts'
 import { createOutbox } from '../app/services/outbox.ts'
+import { type ProcessTimes, processTimes } from './server-process.ts'
 
 export type Role = 'shop' | 'bare'
 
-export interface ServerStats {
-  /** CPU time of this process (every thread), µs. */
-  cpuMicros: number
-  /** Event-loop time since start, ms: busy and idle. */
-  loopActiveMs: number
-  loopIdleMs: number
-}
+export type ServerStats = ProcessTimes
 
 export type ToServer = { type: 'stats' } | { type: 'close' }
 export type FromServer =
@@ -91,14 +86,10 @@ async function main(): Promise<void> {
   }
   process.on('message', (m: ToServer) => {
     if (m.type === 'stats') {
-      const cpu = process.cpuUsage()
-      const loop = performance.eventLoopUtilization()
       send({
         type: 'stats',
         stats: {
-          cpuMicros: cpu.user + cpu.system,
-          loopActiveMs: loop.active,
-          loopIdleMs: loop.idle,
+          ...processTimes(),
         },
       })
     } else if (m.type === 'close') void close()

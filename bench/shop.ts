@@ -46,7 +46,17 @@ import { migrate } from '../app/resources.ts'
 import { isEmpty, resetShop, seedShop } from '../app/seed/seed.ts'
 // The seed's words, so every search finds products.
 import { SEARCH_TERMS } from '../scenarios/journeys.ts'
-import { emit, machine, median, progress, type Ratio, type Result, round } from './lib.ts'
+import {
+  emit,
+  envInt,
+  machine,
+  median,
+  progress,
+  type Ratio,
+  type Result,
+  round,
+  seconds,
+} from './lib.ts'
 import { ServerProcess } from './server-process.ts'
 import type { FromServer, Role, ServerStats, ToServer } from './shop-server-worker.ts'
 
@@ -56,17 +66,6 @@ const DB_NAME = 'hotpath_bench_shop'
 const NAMESPACE = 'hpbench-shop'
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`)
-  return Math.round(n)
-}
-
-/** The scenario takes whole seconds. */
-const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000))
 
 const PRODUCTS = envInt('BENCH_SHOP_PRODUCTS', 100_000)
 const ROUNDS = envInt('BENCH_ROUNDS', 3)

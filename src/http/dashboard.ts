@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Db } from '../db/db.ts'
 import { HotpathError } from '../errors.ts'
 import { Metrics } from '../metrics/index.ts'
 import { type DashboardFrame, type DashboardSlowQuery, FrameBuilder } from './dashboard-frame.ts'
@@ -11,11 +10,24 @@ import { checkPath } from './health.ts'
 
 export type * from './dashboard-frame.ts'
 
+/** A slow statement as the data layer reports it (hotpath/db's `slowQuery` event). */
+export interface SlowQueryEvent {
+  statement: string
+  durationMs: number
+  endpoint: string
+}
+
+/** Anything that emits `slowQuery` events: a `createDb()`; the dashboard needs no more of it. */
+export interface SlowQuerySource {
+  on(event: 'slowQuery', listener: (q: SlowQueryEvent) => void): unknown
+  off(event: 'slowQuery', listener: (q: SlowQueryEvent) => void): unknown
+}
+
 export interface DashboardOptions {
   /** Where the numbers come from (routes, SLOs, and the `cache` and `pool` stats providers). */
   metrics: Metrics
   /** Recent slow queries come from its `slowQuery` events. Default: none. */
-  db?: Db
+  db?: SlowQuerySource
   /** The page; assets under `<path>/assets/`, events at `<path>/events`. Default: '/dashboard'. */
   path?: string
   /** One frame per interval. Default: 1000 (ms). */
@@ -155,7 +167,7 @@ export class Dashboard {
     const db = o.db
     if (db === undefined) this.#unsubscribe = () => {}
     else {
-      const onSlow = (q: { statement: string; durationMs: number; endpoint: string }) => {
+      const onSlow = (q: SlowQueryEvent) => {
         this.#slow.unshift({
           statement: q.statement.length > 500 ? `${q.statement.slice(0, 499)}…` : q.statement,
           ms: Math.round(q.durationMs * 100) / 100,
@@ -279,16 +291,6 @@ export class Dashboard {
     this.#stop()
     this.#unsubscribe()
   }
-}
-
-/** Whether an `If-None-Match` header names `etag` (weak or strong: compression weakens it). */
-export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false
-  const bare = etag.replace(/^W\//, '')
-  return ifNoneMatch.split(',').some((t) => {
-    const v = t.trim()
-    return v === '*' || v.replace(/^W\//, '') === bare
-  })
 }
 
 function integer(name: string, v: unknown, min: number): number {

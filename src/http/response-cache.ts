@@ -4,6 +4,7 @@ import type { TieredCache } from '../cache/index.ts'
 import { createKeys, type Duration, type KeyBuilder } from '../cache/index.ts'
 import { HotpathError, isHotpathError } from '../errors.ts'
 import { Compressor, type Encoding, toEncoding } from './compression.ts'
+import { etagMatches } from './etag.ts'
 import {
   Capture,
   ms,
@@ -408,18 +409,7 @@ export class ResponseCache {
 
   /** Whether `If-None-Match` matches the variant (weak comparison, as RFC 9110 asks for it). */
   notModified(v: Variant, ifNoneMatch: string | undefined): boolean {
-    if (ifNoneMatch === undefined) return false
-    if (ifNoneMatch === v.etag) return this.#nm()
-    for (const part of ifNoneMatch.split(',')) {
-      let t = part.trim()
-      if (t === '*') return this.#nm()
-      if (t.startsWith('W/')) t = t.slice(2)
-      if (t === v.etag) return this.#nm()
-    }
-    return false
-  }
-
-  #nm(): true {
+    if (!etagMatches(ifNoneMatch, v.etag)) return false
     this.#c.notModified++
     return true
   }

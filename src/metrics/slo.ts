@@ -245,6 +245,8 @@ export class SloMonitor extends EventEmitter<{ alert: [SloAlert] }> {
 
   /** Records one finished request (the same call as the request histogram's). */
   observe(method: string, route: string, status: number, seconds: number): void {
+    // No targets (the default): nothing on the request path.
+    if (this.#tracked.length === 0) return
     const list = this.#covering(method, route)
     if (list.length === 0) return
     const b = this.#bounds

@@ -3,12 +3,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { HotpathError } from '../../errors.ts'
 import type { Metrics } from '../../metrics/index.ts'
-import {
-  Dashboard,
-  type DashboardClient,
-  type DashboardOptions,
-  etagMatches,
-} from '../dashboard.ts'
+import { Dashboard, type DashboardClient, type DashboardOptions } from '../dashboard.ts'
+import { etagMatches } from '../etag.ts'
 import { PROBLEM_TYPE, problem } from '../problem.ts'
 
 export interface FastifyDashboardOptions extends Omit<DashboardOptions, 'metrics'> {
