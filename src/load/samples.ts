@@ -26,8 +26,6 @@ export const METRICS: Readonly<Record<string, MetricKind>> = Object.freeze({
   iteration_errors: 'counter',
   dropped_iterations: 'counter',
   group_duration: 'trend',
-  data_received: 'counter',
-  data_sent: 'counter',
   vus: 'gauge',
   vus_max: 'gauge',
 })
