@@ -2,7 +2,12 @@
 // loop (warmup, calibrated rounds interleaved across the sides compared,
 // medians), and the one-JSON-object report every suite prints on stdout.
 // Progress goes to stderr so stdout stays machine-readable.
+
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 export interface Machine {
   cpus: number
@@ -197,3 +202,18 @@ export function inFlight(concurrency: number, op: (i: number) => Promise<unknown
 
 /** Milliseconds as whole seconds, at least 1 (wrk and load scenarios take seconds). */
 export const seconds = (ms: number): number => Math.max(1, Math.round(ms / 1000))
+
+/**
+ * Puts `body` (which starts and ends with the `<!-- bench:<name>:start/end -->`
+ * markers) into BENCHMARKS.md in place of that section, keeping the rest, then
+ * formats the file with the project's formatter so lint stays clean.
+ */
+export function writeBenchSection(path: string, name: string, body: string, header: string): void {
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : header
+  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`)
+  text = re.test(text) ? text.replace(re, () => body) : `${text.trimEnd()}\n\n${body}\n`
+  writeFileSync(path, text)
+  const biome = join(dirname(fileURLToPath(import.meta.url)), '../node_modules/.bin/biome')
+  const r = spawnSync(biome, ['format', '--write', path], { encoding: 'utf8' })
+  if (r.status !== 0) progress(`could not format ${path}: ${r.stderr || r.error?.message}`)
+}

@@ -7,11 +7,11 @@
 // BENCH_ROUNDS shorten or lengthen the measurement (see bench/lib.ts); when set, they are
 // written into the command recorded in BENCHMARKS.md.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { cpus, platform, release } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { meetsGoal, progress, type Report } from './lib.ts'
+import { meetsGoal, progress, type Report, writeBenchSection } from './lib.ts'
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const root = join(benchDir, '..')
@@ -120,15 +120,9 @@ ratios are the result. Raw JSON of the last run of each suite: \`.bench/<suite>.
 /** Replaces the sections of the suites that ran and keeps the others and any text around them. */
 function writeMarkdown(reports: Report[], command: string): void {
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-  let text = existsSync(markdownPath) ? readFileSync(markdownPath, 'utf8') : HEADER
   for (const report of reports) {
-    const body = section(report, command, date)
-    const re = new RegExp(
-      `<!-- bench:${report.suite}:start -->[\\s\\S]*?<!-- bench:${report.suite}:end -->`,
-    )
-    text = re.test(text) ? text.replace(re, () => body) : `${text.trimEnd()}\n\n${body}\n`
+    writeBenchSection(markdownPath, report.suite, section(report, command, date), HEADER)
   }
-  writeFileSync(markdownPath, text)
 }
 
 async function main(): Promise<void> {

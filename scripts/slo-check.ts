@@ -16,15 +16,7 @@
 // 2 the check could not run.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
 import { availableParallelism, cpus, platform, release, tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
@@ -47,6 +39,7 @@ import pg from 'pg'
 import { migrate } from '../app/resources.ts'
 import { isEmpty, resetShop, seedShop } from '../app/seed/seed.ts'
 import { shopSlos } from '../app/slo.ts'
+import { writeBenchSection } from '../bench/lib.ts'
 import { AUTH_P95, ROUTE_P95, ROUTES, shopThresholds } from '../scenarios/journeys.ts'
 import normal from '../scenarios/normal.ts'
 
@@ -723,13 +716,8 @@ function section(rep: Report, date: string): string {
 }
 
 function writeMarkdown(rep: Report): void {
-  const path = join(ROOT, 'BENCHMARKS.md')
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-  const body = section(rep, date)
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n'
-  const re = /<!-- bench:slo-check:start -->[\s\S]*?<!-- bench:slo-check:end -->/
-  text = re.test(text) ? text.replace(re, () => body) : `${text.trimEnd()}\n\n${body}\n`
-  writeFileSync(path, text)
+  writeBenchSection(join(ROOT, 'BENCHMARKS.md'), 'slo-check', section(rep, date), '# Benchmarks\n')
 }
 
 // ── the runs ────────────────────────────────────────────────────────────────
