@@ -1,10 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import {
-  createLatencyHistogram,
-  decodeLatencyHistogram,
-  type LatencyHistogram,
-} from './histogram.ts'
+import { decodeLatencyHistogram, type LatencyHistogram } from './histogram.ts'
 import { type LoadPlan, type PlanOptions, planLoad } from './plan.ts'
 import type { FromWorker, Tick, ToWorker, WorkerInput } from './protocol.ts'
 import {
@@ -18,6 +14,7 @@ import {
 import { SeriesStore } from './samples.ts'
 import { arrivalTotal } from './schedule.ts'
 import { evaluateThreshold, type Threshold, type ThresholdResult } from './thresholds.ts'
+import { newSecond } from './vu.ts'
 
 /**
  * The coordinator: plans the run (every check before any load), starts the
@@ -152,18 +149,7 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
     for (const [msg, n] of m.errors) errors.set(msg, (errors.get(msg) ?? 0) + n)
     let acc = timeline.get(m.t)
     if (acc === undefined) {
-      acc = {
-        reported: 0,
-        reqs: 0,
-        failed: 0,
-        iterations: 0,
-        dropped: 0,
-        checks: 0,
-        checksFailed: 0,
-        bytesReceived: 0,
-        vus: 0,
-        latency: createLatencyHistogram(),
-      }
+      acc = { ...newSecond(), reported: 0, vus: 0 }
       timeline.set(m.t, acc)
     }
     acc.reported++

@@ -1,23 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Dispatcher } from 'undici'
+import type { Endpoint } from './connection.ts'
 import { CookieJar } from './cookies.ts'
 import type { DataRows } from './data.ts'
 import { type Duration, parseDuration } from './duration.ts'
-import {
-  type AbortSlot,
-  ExchangeResponse,
-  exchange,
-  NO_BYTES,
-  type ResponseHeaders,
-} from './exchange.ts'
-import type { LatencyHistogram } from './histogram.ts'
+import { ExchangeResponse, headerValues } from './exchange.ts'
+import { createLatencyHistogram, type LatencyHistogram } from './histogram.ts'
 import { type Recorder, seriesKey } from './samples.ts'
+import { ConnectionLine, type Wire } from './wire.ts'
 
 /**
- * A virtual user: its own cookie jar, headers and state, running a
- * scenario's journey again and again. Requests go through the worker's
- * undici pool (keep-alive); each one is measured and recorded with its
- * tags. Requests never throw for HTTP or network failures (status 0 then),
+ * A virtual user: its own cookie jar, headers, state and keep-alive
+ * connection, running a scenario's journey again and again. Requests go
+ * through the worker's wire (wire.ts); each one is measured and recorded
+ * with its tags. Requests never throw for HTTP or network failures (status 0 then),
  * so one failing endpoint does not cut the rest of a journey.
  */
 
@@ -102,6 +97,19 @@ export interface Second {
   readonly latency: LatencyHistogram
 }
 
+export function newSecond(): Second {
+  return {
+    reqs: 0,
+    failed: 0,
+    iterations: 0,
+    dropped: 0,
+    checks: 0,
+    checksFailed: 0,
+    bytesReceived: 0,
+    latency: createLatencyHistogram(),
+  }
+}
+
 /** What the VUs of one scenario in one worker share. */
 export interface VuContext {
   readonly scenario: string
@@ -112,7 +120,9 @@ export interface VuContext {
   readonly tags: Readonly<Record<string, string>>
   readonly data: Readonly<Record<string, DataRows>>
   readonly open: boolean
-  readonly dispatcher: Dispatcher
+  readonly wire: Wire
+  /** The endpoint of `origin`. */
+  readonly endpoint: Endpoint
   readonly recorder: Recorder
   readonly second: () => Second
 }
@@ -126,8 +136,8 @@ interface TagSet {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000
-// Shared by every VU that sends no headers of its own: never written to.
-const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
+const NO_BYTES = new Uint8Array(0)
+const NO_RAW_HEADERS: readonly string[] = Object.freeze([])
 
 function defaultExpect(status: number): boolean {
   return status >= 200 && status < 400
@@ -145,11 +155,7 @@ export class VirtualUser implements VU {
   /** The scheduled start of the current iteration; the first request's latency counts from it. */
   #scheduledAt: number | undefined
   readonly #abort = new AbortController()
-  /** The request under way, for `interrupt()` (see exchange.ts). */
-  readonly #slot: AbortSlot = {
-    controller: undefined,
-    aborted: false,
-  }
+  readonly #line: ConnectionLine
 
   readonly id: number
   readonly ctx: VuContext
@@ -157,6 +163,7 @@ export class VirtualUser implements VU {
   constructor(id: number, ctx: VuContext) {
     this.id = id
     this.ctx = ctx
+    this.#line = new ConnectionLine(ctx.wire)
   }
 
   get scenario(): string {
@@ -172,8 +179,9 @@ export class VirtualUser implements VU {
   /** Cuts whatever the VU is doing now (run end, ramp-down past its grace). */
   interrupt(): void {
     this.#abort.abort(new Interrupted())
-    this.#slot.aborted = true
-    this.#slot.controller?.abort(new Interrupted())
+    // An interrupted VU never sends again: its connections go too.
+    this.#line.abort(new Interrupted())
+    this.#line.close()
   }
 
   /** Called by the executor before each iteration. */
@@ -229,14 +237,17 @@ export class VirtualUser implements VU {
   async request(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
     if (this.#abort.signal.aborted) throw new Interrupted()
     const m = method.toUpperCase()
-    const absolute = /^https?:\/\//i.test(path)
+    const absolute = path.charCodeAt(0) !== 47 && /^https?:\/\//i.test(path) // not '/…'
     // The common request (relative path, no query, no cookies yet) needs no URL object.
     let url: URL | undefined
-    let origin: string
+    let endpoint: Endpoint
     let target: string
     if (!absolute && o.query === undefined && this.cookies.empty) {
-      origin = this.ctx.origin
-      target = `${this.ctx.basePath}${path.startsWith('/') ? '' : '/'}${path}`
+      endpoint = this.ctx.endpoint
+      target =
+        this.ctx.basePath === '' && path.charCodeAt(0) === 47
+          ? path
+          : `${this.ctx.basePath}${path.startsWith('/') ? '' : '/'}${path}`
     } else {
       url = new URL(
         absolute ? path : `${this.ctx.baseUrl}${path.startsWith('/') ? '' : '/'}${path}`,
@@ -244,10 +255,11 @@ export class VirtualUser implements VU {
       if (o.query !== undefined) {
         for (const [k, v] of Object.entries(o.query)) url.searchParams.set(k, String(v))
       }
-      origin = url.origin
+      endpoint =
+        url.origin === this.ctx.origin ? this.ctx.endpoint : this.ctx.wire.endpoint(url.origin)
       target = `${url.pathname}${url.search}`
     }
-    let headers: Record<string, string> = NO_HEADERS
+    let headers: Record<string, string> | undefined
     if (
       o.headers !== undefined ||
       o.json !== undefined ||
@@ -261,10 +273,14 @@ export class VirtualUser implements VU {
     let body: string | Uint8Array | undefined = o.body
     if (o.json !== undefined) {
       body = JSON.stringify(o.json)
-      headers['content-type'] = 'application/json'
+      ;(headers as Record<string, string>)['content-type'] = 'application/json'
     }
-    const name =
-      o.name ?? `${m} ${url !== undefined && absolute ? url.pathname : path.split('?')[0]}`
+    let name = o.name
+    if (name === undefined) {
+      const p = url !== undefined && absolute ? url.pathname : path
+      const q = p.indexOf('?')
+      name = `${m} ${q < 0 ? p : p.slice(0, q)}`
+    }
     const timeoutMs =
       o.timeout === undefined
         ? DEFAULT_TIMEOUT_MS
@@ -273,22 +289,16 @@ export class VirtualUser implements VU {
     const sentAt = performance.now()
     let status = 0
     let error: string | undefined
-    let resHeaders: ResponseHeaders = {}
+    let resHeaders: readonly string[] = NO_RAW_HEADERS
     let bytes: Uint8Array = NO_BYTES
     try {
-      const r = await exchange(
-        this.ctx.dispatcher,
-        {
-          origin,
-          path: target,
-          method: m as Dispatcher.HttpMethod,
-          headers,
-          body: body ?? null,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        this.#slot,
-      )
+      const r = await this.ctx.wire.send(this.#line, endpoint, {
+        method: m,
+        target,
+        headers,
+        body,
+        timeoutMs,
+      })
       status = r.status
       resHeaders = r.headers
       bytes = r.bytes
@@ -298,8 +308,12 @@ export class VirtualUser implements VU {
       error = (err as Error).message
     }
     const doneAt = performance.now()
-    const setCookie = resHeaders['set-cookie']
-    if (setCookie !== undefined) this.cookies.store(url ?? new URL(`${origin}${target}`), setCookie)
+    if (resHeaders.length > 0) {
+      const setCookie = headerValues(resHeaders, 'set-cookie')
+      if (setCookie !== undefined) {
+        this.cookies.store(url ?? new URL(`${this.ctx.origin}${target}`), setCookie)
+      }
+    }
 
     const expect = o.expect
     const ok =

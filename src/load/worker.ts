@@ -1,16 +1,14 @@
 import { dirname } from 'node:path'
 import { parentPort, workerData } from 'node:worker_threads'
-import { Agent } from 'undici'
 import { isHotpathError } from '../errors.ts'
 import { loadScenarioData } from './data.ts'
 import { createExecutor, type ExecutorRun, until } from './executors.ts'
-import { createLatencyHistogram } from './histogram.ts'
 import { importScenarioModule } from './module.ts'
 import type { FromWorker, ToWorker, WorkerInput } from './protocol.ts'
 import { Recorder, seriesKey } from './samples.ts'
 import type { ScenarioOptions } from './scenario.ts'
-import { share } from './schedule.ts'
-import { type Second, VirtualUser, type VuContext } from './vu.ts'
+import { newSecond, VirtualUser, type VuContext } from './vu.ts'
+import { Wire } from './wire.ts'
 
 /**
  * A load-generating thread: imports the scenario files itself (functions do
@@ -23,26 +21,11 @@ const input = workerData as WorkerInput
 const post = (m: FromWorker) => port.postMessage(m)
 
 const recorder = new Recorder()
-const newSecond = (): Second => ({
-  reqs: 0,
-  failed: 0,
-  iterations: 0,
-  dropped: 0,
-  checks: 0,
-  checksFailed: 0,
-  bytesReceived: 0,
-  latency: createLatencyHistogram(),
-})
 let second = newSecond()
 const errors = new Map<string, number>()
 const runs: ExecutorRun[] = []
 
-// Each VU may hold a connection; more would only queue in the pool.
-const connections = input.scenarios.reduce(
-  (n, s) => n + Math.max(1, share(s.maxVUs, input.index, input.workers)),
-  0,
-)
-const dispatcher = new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 })
+const wire = new Wire()
 
 async function prepare(): Promise<void> {
   const modules = new Map<string, readonly ScenarioOptions[]>()
@@ -53,17 +36,19 @@ async function prepare(): Promise<void> {
       modules.set(s.file, list)
     }
     const options = list[s.index] as ScenarioOptions
+    const origin = new URL(s.baseUrl).origin
     const ctx: VuContext = {
       scenario: s.name,
       baseUrl: s.baseUrl,
-      origin: new URL(s.baseUrl).origin,
+      origin,
       // '' for a bare origin, so '/x' does not become '//x'.
       basePath: new URL(s.baseUrl).pathname.replace(/\/+$/, ''),
       headers: s.headers,
       tags: s.tags,
       data: loadScenarioData(dirname(s.file), s.data),
       open: s.open,
-      dispatcher,
+      wire,
+      endpoint: wire.endpoint(origin),
       recorder,
       second: () => second,
     }
@@ -162,7 +147,7 @@ async function start(startEpoch: number): Promise<void> {
   )
   clearTimeout(timer)
   flush(flushed)
-  await dispatcher.close().catch(() => {})
+  wire.close()
   post({ type: 'done' })
 }
 
