@@ -12,8 +12,9 @@
 // is warmed up once, then rounds run interleaved (the order reversing every
 // round); a ratio is the median of the per-round ratios, a result a side's
 // median. hotpath's req/s is its steady state, from its third second on (its
-// worker thread is new each run and compiles for ~3 s; autocannon is already
-// warm in this process); its whole-run figure is kept as `hotpath-incl-startup`.
+// worker thread is new each run and its first second or two run code not yet
+// optimized; autocannon is already warm in this process); its whole-run
+// figure is kept as `hotpath-incl-startup`.
 // Each side's count is checked against the requests the server answered
 // during its run, and its responses must all be 2xx. The client CPU per request
 // of the in-process generators (hotpath, autocannon) is recorded too: with the
@@ -198,8 +199,8 @@ function hotpath(scenarios: Scenarios, workers: number): Generator {
     return {
       // Steady state, as autocannon (warm in this process after the warmup) is
       // measured: a fresh worker thread spends its first seconds loading and
-      // compiling (measured: ~17k, 32k, 27k, then 46-51k req/s), so hotpath's
-      // req/s counts from STARTUP_S on; `startupRps` keeps the whole run.
+      // compiling (its first second ~10 % under the rest), so hotpath's req/s
+      // counts from STARTUP_S on; `startupRps` keeps the whole run.
       rps:
         windowReqs > 0 && seconds > 1
           ? windowReqs / (seconds - Math.min(STARTUP_S, seconds - 1))
