@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer as createHttpsServer } from 'node:https'
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Recorder } from '../../src/load/samples.ts'
 import { newSecond, VirtualUser } from '../../src/load/vu.ts'
@@ -221,5 +226,49 @@ describe('wire: the generator’s HTTP/1.1 connections', () => {
     const r = await refused.get('/')
     assert.equal(r.status, 0)
     assert.match(r.error ?? '', /ECONNREFUSED/)
+  })
+
+  it('speaks TLS to https: origins and checks the certificate', async () => {
+    // A self-signed certificate made now (openssl): TLS is negotiated, and refused as untrusted.
+    const dir = mkdtempSync(join(tmpdir(), 'hotpath-wire-tls-'))
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      )
+      let served = 0
+      const server = createHttpsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (_req, res) => {
+          served++
+          res.end('secret')
+        },
+      )
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      const port = (server.address() as AddressInfo).port
+      const r = await vuFor(`https://localhost:${port}`).get('/')
+      server.close()
+      assert.equal(r.status, 0)
+      assert.match(r.error ?? '', /self[- ]signed certificate/)
+      assert.equal(served, 0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
