@@ -56,6 +56,9 @@ interface Acc {
   latency: LatencyHistogram
 }
 
+/** Between the start message and the common start: a message between threads takes well under 1 ms. */
+const START_LEAD_MS = 50
+
 const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
   import.meta.url,
@@ -108,7 +111,9 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
     send({ type: 'stop' })
   }
 
-  const startEpoch = performance.timeOrigin + performance.now() + 200
+  // Set when every worker is ready (they load modules and data first), so none starts late.
+  let startEpoch = 0
+  let endedAt = 0
   const finalize = (t: number, acc: Acc) => {
     timeline.delete(t)
     const { reported: _, latency, ...counts } = acc
@@ -185,6 +190,8 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
           switch (m.type) {
             case 'ready':
               if (++ready === count) {
+                // A short lead: every worker gets the message before the common start.
+                startEpoch = performance.timeOrigin + performance.now() + START_LEAD_MS
                 send({ type: 'start', startEpoch })
                 // Bounded by construction: past the plan's end (+ slack), workers are cut.
                 hardCap = setTimeout(() => {
@@ -200,7 +207,10 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
               onTick(m)
               return
             case 'done':
-              if (++done === count) resolve()
+              if (++done === count) {
+                endedAt = performance.timeOrigin + performance.now()
+                resolve()
+              }
               return
             case 'fatal':
               fail(
@@ -222,8 +232,12 @@ async function execute(plan: LoadPlan, o: LoadOptions): Promise<RunResult> {
   }
   for (const [t, a] of [...timeline].sort((x, y) => x[0] - y[0])) finalize(t, a)
 
+  // From the common start to the last worker's end (its last second is partial), as rates are per real second.
+  const lastTickEnd = ((points.at(-1)?.t ?? 0) + 1) * 1000
   const durationMs =
-    points.length === 0 ? 0 : Math.min(plan.totalMs, ((points.at(-1)?.t ?? 0) + 1) * 1000)
+    points.length === 0
+      ? 0
+      : Math.min(plan.totalMs, endedAt > startEpoch ? Math.ceil(endedAt - startEpoch) : lastTickEnd)
   store.gauge('vus_max', vusMax)
   store.gauge('vus', points.at(-1)?.vus ?? 0)
   const results = plan.thresholds.map((t: Threshold) =>

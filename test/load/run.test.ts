@@ -57,6 +57,8 @@ describe('load runner', () => {
     assert.ok(p50 >= 10 && p50 < 14, `p50 ${p50}`)
     assert.equal(store(r).values('http_req_failed', {}, 0)?.rate, 0)
     assert.ok(store(r).tagValues('http_req_duration', 'name').includes('GET /item'))
+    // The run's duration is the real one (its last second is partial), so req/s is not understated.
+    assert.ok(r.durationMs >= 2000 && r.durationMs < 2300, `durationMs ${r.durationMs}`)
   })
 
   it('shows a 1 s server stall in the corrected p99 of an arrival-rate run, not in the uncorrected one', async () => {
