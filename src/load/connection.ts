@@ -18,6 +18,13 @@ export interface Endpoint {
   readonly authority: string
 }
 
+/** A request's bytes, encoded once (and kept when the journey repeats it). */
+export interface Encoded {
+  readonly bytes: Buffer
+  /** The request asked for `connection: close`: nothing more may be sent on the connection. */
+  readonly close: boolean
+}
+
 export interface Exchanged {
   readonly status: number
   /** [name, value, …], names lower-cased. */
@@ -53,6 +60,7 @@ export class Connection implements ResponseSink {
   #status = 0
   #headers: readonly string[] = NO_HEADERS
   #keepAlive = true
+  #closeAfter = false
   #chunks: Buffer[] = []
   #size = 0
 
@@ -73,9 +81,9 @@ export class Connection implements ResponseSink {
     this.#socket.on('close', () => this.#gone())
   }
 
-  /** Open and not in use. */
+  /** Open, not in use, nothing unread. */
   get ready(): boolean {
-    return !this.#closed && this.#resolve === undefined
+    return !this.#closed && this.#resolve === undefined && this.#parser.idle
   }
 
   get busy(): boolean {
@@ -86,9 +94,11 @@ export class Connection implements ResponseSink {
     return this.#closed
   }
 
+  /** `deadline` is performance.now() time; `timeoutMs` names it in the error. */
   send(
-    request: Buffer,
+    request: Encoded,
     noBody: boolean,
+    deadline: number,
     timeoutMs: number,
     resolve: (r: Exchanged) => void,
     reject: (e: Error) => void,
@@ -96,10 +106,11 @@ export class Connection implements ResponseSink {
     this.#resolve = resolve
     this.#reject = reject
     this.#received = false
+    this.#closeAfter = request.close
     this.timeoutMs = timeoutMs
-    this.deadline = performance.now() + timeoutMs
+    this.deadline = deadline
     this.#parser.expect(noBody)
-    this.#socket.write(request)
+    this.#socket.write(request.bytes)
   }
 
   /** Ends the request under way with `err` and drops the connection. */
@@ -135,12 +146,17 @@ export class Connection implements ResponseSink {
     const r: Exchanged = { status: this.#status, headers: this.#headers, bytes }
     this.#clear()
     this.#served++
-    if (!this.#keepAlive) this.close()
+    if (!this.#keepAlive || this.#closeAfter) this.close()
     resolve(r)
   }
 
   #data(chunk: Buffer): void {
     this.#received = true
+    if (this.#resolve === undefined) {
+      // Bytes with no request out (no pipelining here): they would be taken for the next response.
+      this.#fail(new Error('the server sent bytes with no request under way'))
+      return
+    }
     try {
       this.#parser.execute(chunk)
     } catch (err) {

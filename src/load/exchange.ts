@@ -51,7 +51,8 @@ export class ExchangeResponse implements Response {
 }
 
 export function headerObject(raw: readonly string[]): ResponseHeaders {
-  const out: ResponseHeaders = {}
+  // No prototype, as Node's own: a header named `constructor` or `__proto__` is just a header.
+  const out: ResponseHeaders = Object.create(null)
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string

@@ -40,6 +40,8 @@ const UNTIL_CLOSE = 6
 const CLOSED = 7
 
 const DIGITS = /^\d+$/
+/** Control characters but HTAB, and CR or LF not in a CRLF: a head must not hide lines in them. */
+const BAD_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
 const HEX = /^[0-9a-fA-F]+$/
 
 export class ResponseParser {
@@ -48,6 +50,8 @@ export class ResponseParser {
   #pending: Buffer | undefined
   #noBody = false
   #keepAlive = true
+  /** A response ended and no request has been sent since: any byte now is not a response to anything. */
+  #answered = false
   readonly #sink: ResponseSink
 
   constructor(sink: ResponseSink) {
@@ -57,6 +61,7 @@ export class ResponseParser {
   /** Before each request: a HEAD request's response has no body whatever its headers say. */
   expect(noBody: boolean): void {
     this.#noBody = noBody
+    this.#answered = false
   }
 
   /** True between responses with nothing buffered: a close now loses nothing. */
@@ -73,6 +78,9 @@ export class ResponseParser {
     let off = 0
     const len = buf.length
     while (off < len) {
+      if (this.#answered && this.#state === HEAD) {
+        throw new ResponseParseError('bytes after the response, with no request under way')
+      }
       switch (this.#state) {
         case HEAD: {
           const end = buf.indexOf(CRLFCRLF, off)
@@ -170,7 +178,12 @@ export class ResponseParser {
     if (!(status >= 100 && status <= 999) || !DIGITS.test(text.slice(9, 12))) {
       throw new ResponseParseError(`bad status ${JSON.stringify(text.slice(9, 12))}`)
     }
+    const bad = BAD_HEAD.exec(text)
+    if (bad !== null) {
+      throw new ResponseParseError(`control character ${JSON.stringify(bad[0])} in the head`)
+    }
     let keepAlive = text.charCodeAt(7) === 49 // HTTP/1.1; 1.0 only with "connection: keep-alive"
+    let closed = false
     let length = -1
     let chunked = false
     let encoded = false
@@ -197,11 +210,13 @@ export class ResponseParser {
         chunked = /(?:^|,)\s*chunked$/i.test(value)
       } else if (name === 'connection') {
         const v = value.toLowerCase()
-        if (v.includes('close')) keepAlive = false
+        // Once asked for, the close stands, whatever another Connection header says.
+        if (v.includes('close')) closed = true
         else if (v.includes('keep-alive')) keepAlive = true
       }
       pos = eol + 2
     }
+    if (closed) keepAlive = false
     if (status < 200 && status !== 101) return // interim (100, 103): the final response follows
     if (status === 101) throw new ResponseParseError('101 Switching Protocols is not supported')
     // RFC 9112 §6.3: a transfer coding other than chunked, or none and no length, ends with the close.
@@ -223,6 +238,7 @@ export class ResponseParser {
 
   #end(): void {
     this.#state = this.#keepAlive ? HEAD : CLOSED
+    this.#answered = true
     this.#sink.onEnd()
   }
 }

@@ -1,4 +1,10 @@
-import { Connection, type Endpoint, type Exchanged, StaleConnectionError } from './connection.ts'
+import {
+  Connection,
+  type Encoded,
+  type Endpoint,
+  type Exchanged,
+  StaleConnectionError,
+} from './connection.ts'
 
 /**
  * A worker's HTTP/1.1 wire: endpoints, the bytes of requests, every open
@@ -19,13 +25,14 @@ const MAX_CACHED = 1000
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const PLAIN_TARGET = /^[\x21-\x7e]*$/
-const BAD_VALUE = /[\r\n\0]/
+/** What a header value may not hold (RFC 9110 field-value: HTAB, visible ASCII, obs-text), as Node checks. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** Methods that announce an empty body (`content-length: 0`) when they have none, as browsers do. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
 interface EndpointState extends Endpoint {
-  readonly plain: Map<string, Map<string, Buffer>>
+  readonly plain: Map<string, Map<string, Encoded>>
   cached: number
 }
 
@@ -80,19 +87,22 @@ export class Wire {
   send(line: ConnectionLine, endpoint: Endpoint, o: Outgoing): Promise<Exchanged> {
     const request = this.#encode(endpoint as EndpointState, o)
     const noBody = o.method === 'HEAD'
+    // One deadline for the request, a second attempt included.
+    const deadline = performance.now() + o.timeoutMs
     return new Promise((resolve, reject) => {
       const c = line.take(endpoint)
       c.send(
         request,
         noBody,
+        deadline,
         o.timeoutMs,
         resolve,
         IDEMPOTENT.has(o.method)
           ? (err) => {
               if (!(err instanceof StaleConnectionError)) return reject(err)
               line
-                .take(endpoint)
-                .send(request, noBody, o.timeoutMs, resolve, (e) => reject(unwrap(e)))
+                .fresh(endpoint)
+                .send(request, noBody, deadline, o.timeoutMs, resolve, (e) => reject(unwrap(e)))
             }
           : (err) => reject(unwrap(err)),
       )
@@ -116,21 +126,21 @@ export class Wire {
     }
   }
 
-  #encode(ep: EndpointState, o: Outgoing): Buffer {
+  #encode(ep: EndpointState, o: Outgoing): Encoded {
     if (o.headers !== undefined || o.body !== undefined) return encode(ep, o)
     let byTarget = ep.plain.get(o.method)
-    let bytes = byTarget?.get(o.target)
-    if (bytes !== undefined) return bytes
-    bytes = encode(ep, o)
+    let encoded = byTarget?.get(o.target)
+    if (encoded !== undefined) return encoded
+    encoded = encode(ep, o)
     if (ep.cached < MAX_CACHED) {
       if (byTarget === undefined) {
         byTarget = new Map()
         ep.plain.set(o.method, byTarget)
       }
-      byTarget.set(o.target, bytes)
+      byTarget.set(o.target, encoded)
       ep.cached++
     }
-    return bytes
+    return encoded
   }
 }
 
@@ -144,14 +154,22 @@ export class ConnectionLine {
   }
 
   take(endpoint: Endpoint): Connection {
+    const list = this.#by.get(endpoint)
+    if (list !== undefined) {
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i] as Connection
+        if (c.ready) return c
+      }
+    }
+    return this.fresh(endpoint)
+  }
+
+  /** A new connection, whatever the line holds. */
+  fresh(endpoint: Endpoint): Connection {
     let list = this.#by.get(endpoint)
     if (list === undefined) {
       list = []
       this.#by.set(endpoint, list)
-    }
-    for (let i = 0; i < list.length; i++) {
-      const c = list[i] as Connection
-      if (c.ready) return c
     }
     // Drop the closed ones before adding: a server that closes after every response must not grow the list.
     for (let i = list.length - 1; i >= 0; i--) if ((list[i] as Connection).closed) list.splice(i, 1)
@@ -176,7 +194,7 @@ function unwrap(err: Error): Error {
 }
 
 /** The request's bytes; a TypeError for what cannot be sent (the VU records it as status 0). */
-function encode(ep: Endpoint, o: Outgoing): Buffer {
+function encode(ep: Endpoint, o: Outgoing): Encoded {
   if (!TOKEN.test(o.method)) throw new TypeError(`invalid method ${JSON.stringify(o.method)}`)
   let target = o.target
   if (!PLAIN_TARGET.test(target)) {
@@ -186,6 +204,7 @@ function encode(ep: Endpoint, o: Outgoing): Buffer {
   }
   let lines = ''
   let host = false
+  let close = false
   const headers = o.headers
   if (headers !== undefined) {
     for (const name in headers) {
@@ -196,6 +215,7 @@ function encode(ep: Endpoint, o: Outgoing): Buffer {
       // The framing is the wire's own.
       if (lower === 'content-length' || lower === 'transfer-encoding') continue
       if (lower === 'host') host = true
+      else if (lower === 'connection' && /(?:^|[\s,])close(?:$|[\s,])/i.test(value)) close = true
       lines += `${name}: ${value}\r\n`
     }
   }
@@ -208,5 +228,6 @@ function encode(ep: Endpoint, o: Outgoing): Buffer {
     `${o.method} ${target} HTTP/1.1\r\n${host ? '' : `host: ${ep.authority}\r\n`}${lines}\r\n`,
     'latin1',
   )
-  return body === undefined || body.byteLength === 0 ? head : Buffer.concat([head, body])
+  const bytes = body === undefined || body.byteLength === 0 ? head : Buffer.concat([head, body])
+  return { bytes, close }
 }

@@ -16,7 +16,8 @@ interface Parsed {
   body: string
 }
 
-function parser(noBody = false): { p: ResponseParser; out: Parsed[] } {
+/** `pipelined`: the next request counts as sent when a response ends, so several responses can be fed at once. */
+function parser(noBody = false, pipelined = true): { p: ResponseParser; out: Parsed[] } {
   const out: Parsed[] = []
   let cur: Parsed | undefined
   const p = new ResponseParser({
@@ -31,6 +32,7 @@ function parser(noBody = false): { p: ResponseParser; out: Parsed[] } {
       assert.ok(cur, 'end before head')
       out.push(cur)
       cur = undefined
+      if (pipelined) p.expect(noBody)
     },
   })
   p.expect(noBody)
@@ -120,7 +122,20 @@ describe('response parser', () => {
     ])
   })
 
+  it('refuses bytes after a complete response, when no request is under way', () => {
+    const { p, out } = parser(false, false)
+    assert.throws(() => p.execute(Buffer.from(`${OK}\r\n`)), /bytes after the response/)
+    assert.equal(out.length, 1, 'the complete response is delivered first')
+  })
+
   it('follows Connection: close and HTTP/1.0 keep-alive', () => {
+    assert.equal(
+      parse(
+        'HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n',
+      )[0]?.keepAlive,
+      false,
+      'a close asked for stands',
+    )
     assert.equal(
       parse('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')[0]?.keepAlive,
       false,
@@ -147,6 +162,10 @@ describe('response parser', () => {
       'ICY 200 OK\r\n\r\n',
       'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n',
       'HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n',
+      // A bare LF or CR would hide the Content-Length after it in a header value.
+      'HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 5\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 5\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nX-A: a\u0000b\r\n\r\n',
       'HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\n',
       'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n',
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',

@@ -106,6 +106,8 @@ describe('wire: the generator’s HTTP/1.1 connections', () => {
     const q = await vu.get('/q', { query: { a: 'b c', n: 1 }, headers: { 'x-a': 'yes' } })
     assert.equal(q.body, 'echo /q?a=b+c&n=1')
     assert.deepEqual(q.headers['x-reply'], ['1', '2'])
+    // Headers as Node's own object: no prototype, so `constructor` is only ever a header.
+    assert.equal(Object.getPrototypeOf(q.headers), null)
     const p = await vu.post('/p', { a: 1 })
     assert.equal(p.status, 200)
     assert.deepEqual(seen.at(-1), { method: 'POST', url: '/p', x: undefined, body: '{"a":1}' })
@@ -149,6 +151,61 @@ describe('wire: the generator’s HTTP/1.1 connections', () => {
     assert.equal(post.status, 0)
     assert.match(post.error ?? '', /closed|reset|EPIPE/i)
     assert.equal(received, 4, 'the POST was sent once')
+  })
+
+  it('drops a connection on which bytes came with no request, and the next response is its own', async () => {
+    const raw = await rawServer((head, socket) => {
+      const path = head.split(' ')[1]
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path?.length}\r\n\r\n${path}`)
+      // An unsolicited response on the idle connection, as a confused server or proxy might send.
+      if (path === '/first') setTimeout(() => socket.write('HTTP/1.1 503 Busy\r\n\r\nstale'), 5)
+    })
+    servers.push(raw.server)
+    const vu = vuFor(raw.url)
+    assert.equal((await vu.get('/first')).body, '/first')
+    await new Promise((r) => setTimeout(r, 30))
+    const next = await vu.get('/second')
+    assert.deepEqual([next.status, next.body], [200, '/second'])
+    assert.equal(raw.connections, 2)
+  })
+
+  it('sends nothing more on a connection its request asked to close, and retries on a new one', async () => {
+    let closeAsked = 0
+    const raw = await rawServer((head, socket) => {
+      if (/connection: close/i.test(head)) closeAsked++
+      // No echo of the close: the server closes a moment later.
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+      if (/connection: close/i.test(head)) setTimeout(() => socket.destroy(), 20)
+    })
+    servers.push(raw.server)
+    const vu = vuFor(raw.url)
+    assert.equal((await vu.get('/', { headers: { connection: 'close' } })).status, 200)
+    const post = await vu.post('/after', { a: 1 })
+    assert.equal(post.status, 200, post.error)
+    assert.equal(closeAsked, 1)
+    assert.equal(raw.connections, 2)
+  })
+
+  it('retries a GET on a new connection even when the VU holds other stale ones', async () => {
+    let phase = 'serve'
+    const raw = await rawServer((_head, socket) => {
+      if (phase === 'drop') {
+        socket.destroy()
+        return
+      }
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    })
+    servers.push(raw.server)
+    const vu = vuFor(raw.url)
+    await Promise.all([vu.get('/a'), vu.get('/b')]) // two kept-alive connections
+    assert.equal(raw.connections, 2)
+    phase = 'drop' // every old connection now dies on its next request; new ones are served
+    raw.server.once('connection', () => {
+      phase = 'serve'
+    })
+    const r = await vu.get('/c')
+    assert.deepEqual([r.status, r.error], [200, undefined])
+    assert.equal(raw.connections, 3)
   })
 
   it('opens a new connection after Connection: close and after a body delimited by the close', async () => {
@@ -215,6 +272,10 @@ describe('wire: the generator’s HTTP/1.1 connections', () => {
     const injected = await vu.get('/', { headers: { 'x-a': 'v\r\nx-injected: 1' } })
     assert.equal(injected.status, 0)
     assert.match(injected.error ?? '', /invalid value of header x-a/)
+    // Latin-1 encoding keeps a code unit's low byte only: U+010D would go out as a bare CR.
+    const wide = await vu.get('/', { headers: { 'x-name': 'Dvo\u0159\u00e1k \u010d' } })
+    assert.equal(wide.status, 0)
+    assert.match(wide.error ?? '', /invalid value of header x-name/)
     const garbage = await vu.get('/garbage')
     assert.equal(garbage.status, 0)
     assert.match(garbage.error ?? '', /malformed response: bad status line/)
