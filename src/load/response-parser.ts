@@ -41,6 +41,7 @@ const CLOSED = 7
 
 const DIGITS = /^\d+$/
 /** Control characters but HTAB, and CR or LF not in a CRLF: a head must not hide lines in them. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const BAD_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
 const HEX = /^[0-9a-fA-F]+$/
 
