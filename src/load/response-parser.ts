@@ -40,9 +40,9 @@ const UNTIL_CLOSE = 6
 const CLOSED = 7
 
 const DIGITS = /^\d+$/
-/** Control characters but HTAB, and CR or LF not in a CRLF: a head must not hide lines in them. */
+/** Control characters but HTAB, CR and LF (those two are checked by line). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const BAD_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/
 const HEX = /^[0-9a-fA-F]+$/
 
 export class ResponseParser {
@@ -179,10 +179,13 @@ export class ResponseParser {
     if (!(status >= 100 && status <= 999) || !DIGITS.test(text.slice(9, 12))) {
       throw new ResponseParseError(`bad status ${JSON.stringify(text.slice(9, 12))}`)
     }
-    const bad = BAD_HEAD.exec(text)
+    const bad = CONTROL.exec(text)
     if (bad !== null) {
       throw new ResponseParseError(`control character ${JSON.stringify(bad[0])} in the head`)
     }
+    // Every line ends at its first CR and first LF, together: a bare one must not hide a header.
+    const first = text.indexOf('\r\n')
+    if (text.indexOf('\r') !== first || text.indexOf('\n') !== first + 1) bareLine(text, 0)
     let keepAlive = text.charCodeAt(7) === 49 // HTTP/1.1; 1.0 only with "connection: keep-alive"
     let closed = false
     let length = -1
@@ -192,9 +195,11 @@ export class ResponseParser {
     let pos = text.indexOf('\r\n') + 2
     while (pos < text.length) {
       const eol = text.indexOf('\r\n', pos)
+      if (text.indexOf('\r', pos) !== eol || text.indexOf('\n', pos) !== eol + 1)
+        bareLine(text, pos)
       const colon = text.indexOf(':', pos)
-      const first = text.charCodeAt(pos)
-      if (colon < 0 || colon > eol || colon === pos || first === 32 || first === 9) {
+      const lead = text.charCodeAt(pos)
+      if (colon < 0 || colon > eol || colon === pos || lead === 32 || lead === 9) {
         throw new ResponseParseError(`bad header line ${JSON.stringify(text.slice(pos, eol))}`)
       }
       const name = text.slice(pos, colon).toLowerCase()
@@ -242,4 +247,11 @@ export class ResponseParser {
     this.#answered = true
     this.#sink.onEnd()
   }
+}
+
+function bareLine(text: string, pos: number): never {
+  const line = text.slice(pos, text.indexOf('\r\n', pos))
+  throw new ResponseParseError(
+    `bare CR or LF in the head line ${JSON.stringify(line.slice(0, 60))}`,
+  )
 }
