@@ -41,6 +41,13 @@ export class StaleConnectionError extends Error {
 }
 
 const NO_BYTES = new Uint8Array(0)
+/**
+ * Plain TCP connections read into this one buffer (net's `onread`): no
+ * buffer allocated and no stream machinery per read. Safe because a read is
+ * consumed synchronously; what outlives it (body chunks, an unfinished
+ * line) is copied. Per thread: each worker has its own module instance.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
 const NO_HEADERS: readonly string[] = Object.freeze([])
 
 export class Connection implements ResponseSink {
@@ -63,6 +70,8 @@ export class Connection implements ResponseSink {
   #closeAfter = false
   #chunks: Buffer[] = []
   #size = 0
+  /** Reads land in READ_BUFFER: a body chunk must be copied to be kept. */
+  readonly #shared: boolean
 
   constructor(endpoint: Endpoint, onGone: (c: Connection) => void) {
     this.#onGone = onGone
@@ -73,9 +82,20 @@ export class Connection implements ResponseSink {
           servername: isIp(endpoint.host) ? undefined : endpoint.host,
           ALPNProtocols: ['http/1.1'],
         })
-      : connectTcp({ host: endpoint.host, port: endpoint.port })
+      : connectTcp({
+          host: endpoint.host,
+          port: endpoint.port,
+          onread: {
+            buffer: READ_BUFFER,
+            callback: (n: number, buf: Uint8Array) => {
+              this.#data((buf as Buffer).subarray(0, n))
+              return true // never paused
+            },
+          },
+        })
+    this.#shared = !endpoint.tls
     this.#socket.setNoDelay(true)
-    this.#socket.on('data', (chunk: Buffer) => this.#data(chunk))
+    if (endpoint.tls) this.#socket.on('data', (chunk: Buffer) => this.#data(chunk))
     this.#socket.on('end', () => this.#eof())
     this.#socket.on('error', (err) => this.#fail(err))
     this.#socket.on('close', () => this.#gone())
@@ -130,7 +150,7 @@ export class Connection implements ResponseSink {
   }
 
   onBody(chunk: Buffer): void {
-    this.#chunks.push(chunk)
+    this.#chunks.push(this.#shared ? Buffer.from(chunk) : chunk)
     this.#size += chunk.length
   }
 
