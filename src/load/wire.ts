@@ -15,7 +15,7 @@ import {
  * hotpath sends through its own connections rather than undici's: with
  * undici's dispatch() one generating thread spent ~13.6 µs of CPU per
  * request and reached 0.78 of autocannon's rate; with these, ~10 µs and
- * 1.03 (BENCHMARKS.md, `load`).
+ * 1.04 (BENCHMARKS.md, `load`).
  */
 
 /** Checked this often: a request's timeout holds to within it, with no timer per request. */
