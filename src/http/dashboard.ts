@@ -310,3 +310,21 @@ function read(file: string): Buffer {
 export function createDashboard(options: DashboardOptions): Dashboard {
   return new Dashboard(options)
 }
+
+/** What the Fastify plugin and the Express middleware take: a dashboard, or the options to make one. */
+export interface DashboardAdapterOptions extends Omit<DashboardOptions, 'metrics'> {
+  /** Required unless `dashboard` is given. */
+  metrics?: Metrics
+  /** Serve this instance (its sampler and clients) instead of creating one. */
+  dashboard?: Dashboard
+}
+
+/** Seconds a refused event stream is told to wait. */
+export const DASHBOARD_RETRY_AFTER_S = 5
+
+export function adapterDashboard(options: DashboardAdapterOptions): Dashboard {
+  if (options.dashboard !== undefined) return options.dashboard
+  if (options.metrics === undefined)
+    throw new HotpathError('HP_ERR_INVALID_OPTION', ['metrics', 'expected createMetrics()'])
+  return new Dashboard({ ...options, metrics: options.metrics })
+}

@@ -1,8 +1,7 @@
 import { formatDuration } from './duration.ts'
 import { esc, renderPage } from './report-page.ts'
-import type { RunResult } from './result.ts'
+import { type EndpointRow, endpointRow, latencyFigures, type RunResult } from './result.ts'
 import { SeriesStore } from './samples.ts'
-import type { MetricValues } from './thresholds.ts'
 
 /**
  * `hotpath report`: one self-contained HTML page drawn from a result file
@@ -13,19 +12,6 @@ import type { MetricValues } from './thresholds.ts'
 export interface ReportOptions {
   /** The page's heading; default "hotpath load report". */
   readonly title?: string
-}
-
-/** One row of the per-endpoint table, also embedded in the page as data. */
-export interface EndpointRow {
-  readonly name: string
-  readonly requests: number
-  readonly failedRate: number
-  readonly avg: number
-  readonly p50: number
-  readonly p90: number
-  readonly p95: number
-  readonly p99: number
-  readonly max: number
 }
 
 /** Milliseconds as the report prints them: 1 decimal, 3 below 1 ms (the histograms keep µs). */
@@ -39,22 +25,6 @@ const td = (v: string | number) => `<td class="n">${esc(v)}</td>`
 function table(head: readonly string[], rows: readonly string[], foot = ''): string {
   const ths = head.map((h, i) => (i === 0 ? `<th>${h}</th>` : `<th class="n">${h}</th>`))
   return `<table><thead><tr>${ths.join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody>${foot}</table>`
-}
-
-function endpointRow(store: SeriesStore, name: string, filter: Record<string, string>, d: number) {
-  const lat: MetricValues | undefined = store.values('http_req_duration', filter, d)
-  const p = (q: number) => lat?.percentile?.(q) ?? 0
-  return {
-    name,
-    requests: store.values('http_reqs', filter, d)?.value ?? lat?.count ?? 0,
-    failedRate: store.values('http_req_failed', filter, d)?.rate ?? 0,
-    avg: lat?.avg ?? 0,
-    p50: p(50),
-    p90: p(90),
-    p95: p(95),
-    p99: p(99),
-    max: lat?.max ?? 0,
-  } satisfies EndpointRow
 }
 
 function endpointCells(r: EndpointRow, seconds: number): string {
@@ -121,8 +91,9 @@ function arrival(result: RunResult, store: SeriesStore): string {
     const c = store.values('http_req_duration', { scenario: s.name }, d)
     const u = store.values('http_req_duration_uncorrected', { scenario: s.name }, d)
     if (c === undefined || u === undefined) continue
-    const p = (v: MetricValues, q: number) => td(formatMs(v.percentile?.(q) ?? 0))
-    rows.push(`<tr><td>${esc(s.name)}</td>${p(c, 95)}${p(u, 95)}${p(c, 99)}${p(u, 99)}</tr>`)
+    const [cf, uf] = [latencyFigures(c), latencyFigures(u)]
+    const cells = [cf.p95, uf.p95, cf.p99, uf.p99].map((v) => td(formatMs(v)))
+    rows.push(`<tr><td>${esc(s.name)}</td>${cells.join('')}</tr>`)
   }
   if (rows.length === 0) return ''
   return (

@@ -1,6 +1,6 @@
 import { HotpathError } from '../errors.ts'
 import type { LatencyHistogram } from './histogram.ts'
-import type { SeriesRecord } from './samples.ts'
+import type { SeriesRecord, SeriesStore } from './samples.ts'
 import type { ExecutorName } from './scenario.ts'
 
 /**
@@ -12,8 +12,52 @@ import type { ExecutorName } from './scenario.ts'
 export const RESULT_FORMAT = 'hotpath-load-result'
 export const RESULT_VERSION = 1
 
+/** Latency figures of a histogram, in ms; 0 without samples. */
+export interface LatencyFigures {
+  readonly avg: number
+  readonly p50: number
+  readonly p90: number
+  readonly p95: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** Anything with a histogram's figures: a LatencyHistogram, or a store's MetricValues. */
+interface HasLatency {
+  readonly avg?: number | undefined
+  readonly max?: number | undefined
+  percentile?(q: number): number
+}
+
+export function latencyFigures(h: HasLatency | undefined): LatencyFigures {
+  const p = (q: number) => h?.percentile?.(q) ?? 0
+  return { avg: h?.avg ?? 0, p50: p(50), p90: p(90), p95: p(95), p99: p(99), max: h?.max ?? 0 }
+}
+
+/** One endpoint (a `name` tag, or all), as the summary and the report print it. */
+export interface EndpointRow extends LatencyFigures {
+  readonly name: string
+  readonly requests: number
+  readonly failedRate: number
+}
+
+export function endpointRow(
+  store: SeriesStore,
+  name: string,
+  filter: Readonly<Record<string, string>>,
+  durationMs: number,
+): EndpointRow {
+  const lat = store.values('http_req_duration', filter, durationMs)
+  return {
+    name,
+    requests: store.values('http_reqs', filter, durationMs)?.value ?? lat?.count ?? 0,
+    failedRate: store.values('http_req_failed', filter, durationMs)?.rate ?? 0,
+    ...latencyFigures(lat),
+  }
+}
+
 /** One second of the run, all workers (and merged machines) added up. */
-export interface TimelinePoint {
+export interface TimelinePoint extends LatencyFigures {
   /** Seconds since the run's start (`startedAtMs`). */
   readonly t: number
   readonly reqs: number
@@ -26,13 +70,7 @@ export interface TimelinePoint {
   /** VUs allocated at the end of the second. */
   readonly vus: number
   readonly bytesReceived: number
-  /** `http_req_duration` of the second (corrected in arrival-rate scenarios), in ms; 0 without requests. */
-  readonly avg: number
-  readonly p50: number
-  readonly p90: number
-  readonly p95: number
-  readonly p99: number
-  readonly max: number
+  // The latency figures: `http_req_duration` of the second (corrected in arrival-rate scenarios).
   /** The second's encoded latency histogram, for merging. */
   readonly latency: string
 }
@@ -49,17 +87,7 @@ export function timelinePoint(
   counts: TimelineCounts,
   h: LatencyHistogram,
 ): TimelinePoint {
-  return {
-    t,
-    ...counts,
-    avg: h.avg,
-    p50: h.percentile(50),
-    p90: h.percentile(90),
-    p95: h.percentile(95),
-    p99: h.percentile(99),
-    max: h.max,
-    latency: h.encode(),
-  }
+  return { t, ...counts, ...latencyFigures(h), latency: h.encode() }
 }
 
 export interface ThresholdOutcome {

@@ -1,5 +1,5 @@
 import { formatDuration } from './duration.ts'
-import type { RunResult } from './result.ts'
+import { endpointRow, type RunResult } from './result.ts'
 import { SeriesStore } from './samples.ts'
 
 /**
@@ -51,21 +51,13 @@ export function formatSummary(result: RunResult): string {
   const header = ['endpoint', 'reqs', 'req/s', 'failed', 'avg', 'p50', 'p90', 'p95', 'p99', 'max']
   const rows: string[][] = [header]
   const row = (label: string, filter: Record<string, string>) => {
-    const lat = store.values('http_req_duration', filter, d)
-    const failed = store.values('http_req_failed', filter, d)
-    const n = lat?.count ?? 0
-    const p = (q: number) => ms(lat?.percentile?.(q) ?? 0)
+    const r = endpointRow(store, label, filter, d)
     rows.push([
       label,
-      String(n),
-      (n / Math.max(d / 1000, 1e-9)).toFixed(1),
-      `${((failed?.rate ?? 0) * 100).toFixed(2)}%`,
-      ms(lat?.avg ?? 0),
-      p(50),
-      p(90),
-      p(95),
-      p(99),
-      ms(lat?.max ?? 0),
+      String(r.requests),
+      (r.requests / Math.max(d / 1000, 1e-9)).toFixed(1),
+      `${(r.failedRate * 100).toFixed(2)}%`,
+      ...[r.avg, r.p50, r.p90, r.p95, r.p99, r.max].map(ms),
     ])
   }
   for (const name of store.tagValues('http_req_duration', 'name').sort()) row(name, { name })

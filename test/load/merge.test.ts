@@ -15,6 +15,7 @@ import {
   type TimelinePoint,
 } from '../../src/load/index.ts'
 import { mergeResults } from '../../src/load/merge.ts'
+import { timelinePoint } from '../../src/load/result.ts'
 import { outcome } from '../../src/load/run.ts'
 import { Recorder, seriesKey } from '../../src/load/samples.ts'
 
@@ -61,24 +62,22 @@ function build(spec: Spec): RunResult {
     parseThresholds(spec.thresholds ?? {}),
     store.lookup(durationMs),
   )
-  const timeline: TimelinePoint[] = perSecond.map(({ reqs, h }, t) => ({
-    t,
-    reqs,
-    failed: 0,
-    iterations: reqs,
-    dropped: 0,
-    checks: 0,
-    checksFailed: 0,
-    vus: spec.vus,
-    bytesReceived: reqs * 100,
-    avg: h.avg,
-    p50: h.percentile(50),
-    p90: h.percentile(90),
-    p95: h.percentile(95),
-    p99: h.percentile(99),
-    max: h.max,
-    latency: h.encode(),
-  }))
+  const timeline: TimelinePoint[] = perSecond.map(({ reqs, h }, t) =>
+    timelinePoint(
+      t,
+      {
+        reqs,
+        failed: 0,
+        iterations: reqs,
+        dropped: 0,
+        checks: 0,
+        checksFailed: 0,
+        vus: spec.vus,
+        bytesReceived: reqs * 100,
+      },
+      h,
+    ),
+  )
   return {
     format: RESULT_FORMAT,
     version: RESULT_VERSION,

@@ -1,22 +1,17 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { HotpathError } from '../../errors.ts'
-import type { Metrics } from '../../metrics/index.ts'
 import { skipCompression } from '../compression.ts'
-import { Dashboard, type DashboardOptions } from '../dashboard.ts'
+import {
+  adapterDashboard,
+  DASHBOARD_RETRY_AFTER_S,
+  type Dashboard,
+  type DashboardAdapterOptions,
+} from '../dashboard.ts'
 import { etagMatches } from '../etag.ts'
 import { urlPathIs } from '../health.ts'
 import { problem, sendProblem } from '../problem.ts'
 import { labelRoute } from './metrics.ts'
 
-export interface ExpressDashboardOptions extends Omit<DashboardOptions, 'metrics'> {
-  /** Required unless `dashboard` is given. */
-  metrics?: Metrics
-  /** Serve this instance (its sampler and clients) instead of creating one. */
-  dashboard?: Dashboard
-}
-
-/** Seconds a refused event stream is told to wait. */
-const RETRY_AFTER_S = 5
+export type ExpressDashboardOptions = DashboardAdapterOptions
 
 function fresh(req: Request, res: Response, headers: Readonly<Record<string, string>>): boolean {
   const etag = headers.etag as string
@@ -36,13 +31,7 @@ function fresh(req: Request, res: Response, headers: Readonly<Record<string, str
 export function expressDashboard(
   options: ExpressDashboardOptions,
 ): RequestHandler & { readonly dashboard: Dashboard } {
-  let d = options.dashboard
-  if (d === undefined) {
-    if (options.metrics === undefined)
-      throw new HotpathError('HP_ERR_INVALID_OPTION', ['metrics', 'expected createMetrics()'])
-    d = new Dashboard({ ...options, metrics: options.metrics })
-  }
-  const dashboard = d
+  const dashboard = adapterDashboard(options)
   const assets = dashboard.assetsPath
 
   const mw = (req: Request, res: Response, next: NextFunction): void => {
@@ -78,7 +67,7 @@ export function expressDashboard(
         sendProblem(
           res,
           problem(503, 'Too many dashboard clients', { code: 'HP_ERR_HTTP_OVERLOADED' }),
-          { 'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store' },
+          { 'retry-after': String(DASHBOARD_RETRY_AFTER_S), 'cache-control': 'no-store' },
         )
         return
       }

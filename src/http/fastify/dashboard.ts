@@ -2,20 +2,16 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { HotpathError } from '../../errors.ts'
-import type { Metrics } from '../../metrics/index.ts'
-import { Dashboard, type DashboardClient, type DashboardOptions } from '../dashboard.ts'
+import {
+  adapterDashboard,
+  DASHBOARD_RETRY_AFTER_S,
+  type DashboardAdapterOptions,
+  type DashboardClient,
+} from '../dashboard.ts'
 import { etagMatches } from '../etag.ts'
 import { PROBLEM_TYPE, problem } from '../problem.ts'
 
-export interface FastifyDashboardOptions extends Omit<DashboardOptions, 'metrics'> {
-  /** Required unless `dashboard` is given. */
-  metrics?: Metrics
-  /** Serve this instance (its sampler and clients) instead of creating one. */
-  dashboard?: Dashboard
-}
-
-/** Seconds a refused event stream is told to wait. */
-const RETRY_AFTER_S = 5
+export type FastifyDashboardOptions = DashboardAdapterOptions
 
 /**
  * The live dashboard for Fastify: `GET <path>` (the page, `no-cache`),
@@ -26,13 +22,7 @@ const RETRY_AFTER_S = 5
  * timing applies to it. Streams end when the app closes.
  */
 const plugin: FastifyPluginAsync<FastifyDashboardOptions> = async (app, options) => {
-  let d = options.dashboard
-  if (d === undefined) {
-    if (options.metrics === undefined)
-      throw new HotpathError('HP_ERR_INVALID_OPTION', ['metrics', 'expected createMetrics()'])
-    d = new Dashboard({ ...options, metrics: options.metrics })
-  }
-  const dashboard = d
+  const dashboard = adapterDashboard(options)
 
   app.get(dashboard.path, (req: FastifyRequest, reply: FastifyReply) => {
     const h = dashboard.htmlHeaders
@@ -58,12 +48,12 @@ const plugin: FastifyPluginAsync<FastifyDashboardOptions> = async (app, options)
 
   app.get(dashboard.eventsPath, { exposeHeadRoute: false }, (_req, reply: FastifyReply) => {
     if (dashboard.clients >= dashboard.maxClients) {
-      const e = new HotpathError('HP_ERR_HTTP_OVERLOADED', [RETRY_AFTER_S])
+      const e = new HotpathError('HP_ERR_HTTP_OVERLOADED', [DASHBOARD_RETRY_AFTER_S])
       reply
         .code(503)
         .headers({
           'content-type': PROBLEM_TYPE,
-          'retry-after': String(RETRY_AFTER_S),
+          'retry-after': String(DASHBOARD_RETRY_AFTER_S),
           'cache-control': 'no-store',
         })
         .send(JSON.stringify({ ...problem(503, 'Too many dashboard clients'), code: e.code }))
