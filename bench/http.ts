@@ -70,8 +70,7 @@ const CONNECTIONS = 50
 
 // ---- the server process ------------------------------------------------------
 
-class Server {
-  readonly #proc: ServerProcess<FromServer, ToServer>
+class Server extends ServerProcess<FromServer, ToServer> {
   ports = {} as Record<Instance, number>
   jsonBytes = 0
   smallBytes = 0
@@ -79,7 +78,7 @@ class Server {
   constructor(profileDir: string | undefined) {
     const execArgv = ['--conditions=hotpath-source']
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`)
-    this.#proc = new ServerProcess({
+    super({
       name: 'http',
       file: fileURLToPath(new URL('./http-server-worker.ts', import.meta.url)),
       execArgv,
@@ -87,18 +86,10 @@ class Server {
   }
 
   async ready(): Promise<void> {
-    const m = await this.#proc.next('ready', 20_000)
+    const m = await this.next('ready', 20_000)
     this.ports = m.ports
     this.jsonBytes = m.jsonBytes
     this.smallBytes = m.smallBytes
-  }
-
-  async stats(): Promise<ServerStats> {
-    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
-  }
-
-  close(): Promise<void> {
-    return this.#proc.close()
   }
 }
 

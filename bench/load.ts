@@ -41,7 +41,7 @@ import {
   round,
   seconds,
 } from './lib.ts'
-import type { FromServer, ServerStats, ToServer } from './load-server-worker.ts'
+import type { FromServer, ToServer } from './load-server-worker.ts'
 import { ServerProcess } from './server-process.ts'
 
 const CONNECTIONS = 50
@@ -56,31 +56,26 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 // ---- the server process ------------------------------------------------------
 
-class Server {
-  readonly #proc = new ServerProcess<FromServer, ToServer>({
-    name: 'load',
-    file: fileURLToPath(new URL('./load-server-worker.ts', import.meta.url)),
-    execArgv: [],
-  })
+class Server extends ServerProcess<FromServer, ToServer> {
   port = 0
   body = ''
+
+  constructor() {
+    super({
+      name: 'load',
+      file: fileURLToPath(new URL('./load-server-worker.ts', import.meta.url)),
+      execArgv: [],
+    })
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`
   }
 
   async ready(): Promise<void> {
-    const m = await this.#proc.next('ready', 20_000)
+    const m = await this.next('ready', 20_000)
     this.port = m.port
     this.body = m.body
-  }
-
-  async stats(): Promise<ServerStats> {
-    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
-  }
-
-  close(): Promise<void> {
-    return this.#proc.close()
   }
 }
 

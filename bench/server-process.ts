@@ -18,6 +18,8 @@ export interface ServerProcessOptions {
   env?: NodeJS.ProcessEnv
 }
 
+type StatsOf<From> = From extends { type: 'stats'; stats: infer S } ? S : never
+
 export class ServerProcess<From extends Message, To extends Message> {
   readonly child: ChildProcess
   readonly name: string
@@ -81,6 +83,12 @@ export class ServerProcess<From extends Message, To extends Message> {
     const reply = this.next(answer, timeoutMs)
     this.send(ask)
     return reply
+  }
+
+  /** The counters of the suite's server: every one answers `{ type: 'stats' }` with `{ type: 'stats', stats }`. */
+  async stats(): Promise<StatsOf<From>> {
+    const m = await this.request({ type: 'stats' } as To, 'stats' as From['type'])
+    return (m as unknown as { stats: StatsOf<From> }).stats
   }
 
   /** Asks it to close (it drains and closes what it holds); SIGKILL after 10 s. */

@@ -58,7 +58,7 @@ import {
   seconds,
 } from './lib.ts'
 import { ServerProcess } from './server-process.ts'
-import type { FromServer, Role, ServerStats, ToServer } from './shop-server-worker.ts'
+import type { FromServer, Role, ToServer } from './shop-server-worker.ts'
 
 const VUS = 50
 const SESSIONS = 20
@@ -174,33 +174,22 @@ function alive(c: ChildProcess): boolean {
 }
 
 /** A server process (bench/shop-server-worker.ts) in one role. */
-class Server {
-  readonly #proc: ServerProcess<FromServer, ToServer>
-  readonly name: string
+class Server extends ServerProcess<FromServer, ToServer> {
   url = ''
 
   constructor(role: Role, env: NodeJS.ProcessEnv = process.env) {
-    this.name = role
-    this.#proc = new ServerProcess({
+    super({
       name: role,
       file: fileURLToPath(new URL('./shop-server-worker.ts', import.meta.url)),
       args: [role],
       env,
     })
-    children.add(this.#proc.child)
+    children.add(this.child)
   }
 
   async ready(): Promise<void> {
-    const m = await this.#proc.next('ready', 60_000)
+    const m = await this.next('ready', 60_000)
     this.url = `http://127.0.0.1:${m.port}`
-  }
-
-  async stats(): Promise<ServerStats> {
-    return (await this.#proc.request({ type: 'stats' }, 'stats')).stats
-  }
-
-  close(): Promise<void> {
-    return this.#proc.close()
   }
 }
 
