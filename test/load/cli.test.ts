@@ -15,6 +15,9 @@ let baseUrl = ''
 const dir = mkdtempSync(join(tmpdir(), 'hotpath-cli-'))
 
 const run = (args: string[]) => runScript('src/cli/index.ts', args)
+/** `hotpath load <file>` against the test server, one worker, no progress line. */
+const load = (file: string, ...more: string[]) =>
+  run(['load', file, '--base-url', baseUrl, '--workers', '1', '--quiet', ...more])
 
 function scenario(name: string, thresholds: string): string {
   const file = join(dir, `${name}.mjs`)
@@ -43,17 +46,7 @@ describe('hotpath load', () => {
   it('exits 0 when thresholds pass, writes the result and the report', async () => {
     const file = scenario('pass', `{ http_req_duration: ['p(95)<500'], checks: ['rate>0.99'] }`)
     const out = join(dir, 'pass.json')
-    const r = await run([
-      'load',
-      file,
-      '--base-url',
-      baseUrl,
-      '--out',
-      out,
-      '--workers',
-      '1',
-      '--quiet',
-    ])
+    const r = await load(file, '--out', out)
     assert.equal(r.code, 0, r.stderr + r.stdout)
     assert.match(r.stdout, /GET \/p\s+\d+/)
     assert.match(r.stdout, /✓ http_req_duration\{scenario:pass\}\s+p\(95\)<500/)
@@ -71,7 +64,7 @@ describe('hotpath load', () => {
 
   it('exits 99 when a threshold fails, and only then', async () => {
     const file = scenario('fail', `{ http_req_duration: ['p(95)<1'] }`)
-    const r = await run(['load', file, '--base-url', baseUrl, '--workers', '1', '--quiet'])
+    const r = await load(file)
     assert.equal(r.code, 99, r.stderr)
     assert.match(r.stdout, /✗ http_req_duration\{scenario:fail\}\s+p\(95\)<1\s+actual/)
   })
@@ -81,17 +74,7 @@ describe('hotpath load', () => {
     const a = join(dir, 'a.json')
     const b = join(dir, 'b.json')
     for (const out of [a, b]) {
-      const r = await run([
-        'load',
-        file,
-        '--base-url',
-        baseUrl,
-        '--out',
-        out,
-        '--workers',
-        '1',
-        '--quiet',
-      ])
+      const r = await load(file, '--out', out)
       assert.equal(r.code, 0, r.stderr)
     }
     const merged = join(dir, 'merged.json')
